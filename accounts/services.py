@@ -1,0 +1,79 @@
+"""Writes on accounts. Views, API and commands all go through these functions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from .models import AuthorizationEvent, Role, Status, User
+
+PROFILE_FIELDS = ("email", "full_name", "address", "city", "country", "phone", "organisation")
+
+
+@transaction.atomic
+def user_register(*, username: str, password: str, **profile: Any) -> User:
+    """Store a new remote user as pending; they cannot log in until an admin authorizes them."""
+    unknown = set(profile) - set(PROFILE_FIELDS)
+    if unknown:
+        raise ValidationError(f"Unknown profile fields: {', '.join(sorted(unknown))}")
+    user = User(username=username, role=Role.REMOTE_USER, status=Status.PENDING, is_active=False, **profile)
+    user.set_password(password)
+    user.full_clean()
+    user.save()
+    AuthorizationEvent.objects.create(
+        user=user, actor=None, action=AuthorizationEvent.Action.REGISTER, to_status=Status.PENDING
+    )
+    return user
+
+
+@transaction.atomic
+def user_set_status(*, user: User, status: str, actor: User) -> User:
+    """Authorize or revoke ``user``; audited. A no-op change is not recorded twice."""
+    if status not in (Status.AUTHORIZED, Status.REVOKED):
+        raise ValidationError("Status must be authorized or revoked.")
+    if user.pk == actor.pk:
+        raise ValidationError("You cannot change the authorization of your own account.")
+    user = User.objects.select_for_update().get(pk=user.pk)
+    if user.status == status:
+        return user
+    action = AuthorizationEvent.Action.AUTHORIZE if status == Status.AUTHORIZED else AuthorizationEvent.Action.REVOKE
+    AuthorizationEvent.objects.create(
+        user=user, actor=actor, action=action, from_status=user.status, to_status=status
+    )
+    user.status = status
+    user.is_active = status == Status.AUTHORIZED
+    user.save(update_fields=["status", "is_active"])
+    return user
+
+
+@transaction.atomic
+def user_update_profile(*, user: User, **profile: Any) -> User:
+    for field, value in profile.items():
+        if field not in PROFILE_FIELDS:
+            raise ValidationError(f"'{field}' cannot be edited here.")
+        setattr(user, field, value)
+    user.full_clean()
+    user.save(update_fields=list(profile))
+    return user
+
+
+@transaction.atomic
+def user_create_staff(*, username: str, email: str, password: str, role: str, full_name: str) -> User:
+    """Service providers and admins are created by operators (demo command, shell), authorized."""
+    if role not in (Role.SERVICE_PROVIDER, Role.ADMIN):
+        raise ValidationError("Staff accounts are service providers or admins.")
+    user = User(
+        username=username,
+        email=email,
+        full_name=full_name,
+        role=role,
+        status=Status.AUTHORIZED,
+        is_active=True,
+        is_staff=role == Role.ADMIN,
+    )
+    user.set_password(password)
+    user.full_clean()
+    user.save()
+    return user

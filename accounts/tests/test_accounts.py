@@ -1,0 +1,191 @@
+"""Registration -> pending -> refused login -> authorized -> login -> profile, on the real DB."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from accounts.models import AuthorizationEvent, Status, User
+from tests.support import PASSWORD
+
+REGISTRATION = {
+    "username": "dr.müller",
+    "email": "mueller@klinikum.example",
+    "full_name": "Jürgen Müller-Łukasiewicz",
+    "address": "Hauptstraße 1",
+    "city": "München",
+    "country": "Deutschland",
+    "phone": "+49 89 1234-567",
+    "organisation": "Klinikum Süd",
+    "password1": "Sturdy-Pass-2026!",
+    "password2": "Sturdy-Pass-2026!",
+}
+
+
+def _login(client, username, password):
+    return client.post(reverse("accounts:login"), {"username": username, "password": password}, follow=True)
+
+
+@pytest.mark.django_db
+def test_full_registration_and_authorization_journey(client, admin_user):
+    response = client.post(reverse("accounts:register"), REGISTRATION, follow=True)
+    assert response.redirect_chain[-1][0] == reverse("accounts:login")
+    assert b"must authorize your account" in response.content
+    user = User.objects.get(username="dr.müller")
+    assert (user.status, user.is_active, user.full_name) == (Status.PENDING, False, REGISTRATION["full_name"])
+    assert user.check_password(REGISTRATION["password1"])
+
+    response = _login(client, "dr.müller", REGISTRATION["password1"])
+    assert b"awaiting authorization" in response.content
+    assert "_auth_user_id" not in client.session
+
+    # A wrong password for a pending account does not reveal the status.
+    response = _login(client, "dr.müller", "not-the-password")
+    assert b"awaiting authorization" not in response.content
+    assert b"correct username and password" in response.content
+
+    client.force_login(admin_user)
+    response = client.post(reverse("accounts:user_set_status", args=[user.pk, "authorized"]), follow=True)
+    assert b"is now authorized" in response.content
+    event = AuthorizationEvent.objects.filter(user=user, action="authorize").get()
+    assert event.actor == admin_user and event.from_status == Status.PENDING
+    client.logout()
+
+    response = _login(client, "dr.müller", REGISTRATION["password1"])
+    assert response.redirect_chain[-1][0] == reverse("remote_home")
+
+    response = client.post(
+        reverse("accounts:profile"),
+        {f"profile-{k}": v for k, v in {**REGISTRATION, "city": "Köln", "phone": "+49 221 555"}.items()},
+        follow=True,
+    )
+    assert b"profile was saved" in response.content
+    user.refresh_from_db()
+    assert (user.city, user.phone) == ("Köln", "+49 221 555")
+
+
+@pytest.mark.django_db
+def test_revoked_user_is_refused_on_next_request_and_at_login(client, admin_user, remote):
+    client.force_login(remote)
+    assert client.get(reverse("remote_home")).status_code == 200
+    from accounts import services
+
+    services.user_set_status(user=remote, status=Status.REVOKED, actor=admin_user)
+    response = client.get(reverse("remote_home"), follow=True)
+    assert b"revoked" in response.content
+    assert "_auth_user_id" not in client.session
+    response = _login(client, remote.username, PASSWORD)
+    assert b"access has been revoked" in response.content
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "change, field, message",
+    [
+        ({"username": "taken"}, "username", "username is taken"),
+        ({"email": "TAKEN@example.org"}, "email", "email address already exists"),
+        ({"password1": "short", "password2": "short"}, "password1", "too short"),
+        ({"password1": "password123", "password2": "password123"}, "password1", "too common"),
+        ({"password2": "Different-Pass-2026!"}, "password2", "do not match"),
+        ({"full_name": "x" * 151}, "full_name", "at most 150 characters"),
+        ({"username": "bad name!"}, "username", "Enter a valid username"),
+        ({"phone": "call me"}, "phone", "phone number"),
+        ({"email": ""}, "email", "required"),
+    ],
+)
+def test_bad_registration_input_is_refused_and_nothing_stored(client, make_user, change, field, message):
+    make_user(username="taken", email="taken@example.org")
+    before = User.objects.count()
+    response = client.post(reverse("accounts:register"), {**REGISTRATION, **change})
+    assert response.status_code == 200
+    errors = response.context["form"].errors
+    assert field in errors and message in " ".join(errors[field]), errors
+    assert User.objects.count() == before
+    assert message.encode() in response.content or field == "password1"
+
+
+@pytest.mark.django_db
+def test_missing_csrf_token_is_refused_and_nothing_stored():
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)
+    response = strict.post(reverse("accounts:register"), REGISTRATION)
+    assert response.status_code == 403
+    assert not User.objects.filter(username="dr.müller").exists()
+
+
+@pytest.mark.django_db
+def test_admin_list_search_filter_and_self_protection(client, admin_user, make_user):
+    make_user("remote_user", "pending", username="alice", organisation="North Clinic")
+    make_user("remote_user", "authorized", username="bob", organisation="South Clinic")
+    client.force_login(admin_user)
+    page = client.get(reverse("accounts:user_list"), {"q": "north"})
+    assert b"alice" in page.content and b"bob" not in page.content
+    page = client.get(reverse("accounts:user_list"), {"status": "authorized", "role": "remote_user"})
+    assert b"bob" in page.content and b"alice" not in page.content
+    response = client.post(reverse("accounts:user_set_status", args=[admin_user.pk, "revoked"]), follow=True)
+    assert b"own account" in response.content
+    admin_user.refresh_from_db()
+    assert admin_user.status == Status.AUTHORIZED
+    assert client.get(reverse("accounts:user_set_status", args=[admin_user.pk, "revoked"])).status_code == 405
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role, landing", [("service_provider", "dashboard"), ("admin", "accounts:user_list")])
+def test_staff_log_in_through_the_same_page_and_land_on_their_dashboard(client, make_user, role, landing):
+    user = make_user(role)
+    response = _login(client, user.username, PASSWORD)
+    assert response.redirect_chain[-1][0] == reverse(landing)
+
+
+@pytest.mark.django_db
+def test_password_change(client, remote):
+    client.force_login(remote)
+    response = client.post(
+        reverse("accounts:password_change"),
+        {"old_password": PASSWORD, "new_password1": "Another-Good-Pass-77", "new_password2": "Another-Good-Pass-77"},
+        follow=True,
+    )
+    assert b"password was changed" in response.content
+    remote.refresh_from_db()
+    assert remote.check_password("Another-Good-Pass-77")
+
+
+@pytest.mark.django_db
+def test_api_token_respects_status(client, pending, remote):
+    url = reverse("api_token")
+    refused = client.post(url, {"username": pending.username, "password": PASSWORD})
+    assert refused.status_code == 403 and "awaiting authorization" in refused.json()["error"]["message"]
+    wrong = client.post(url, {"username": remote.username, "password": "nope"})
+    assert wrong.status_code == 400 and wrong.json()["error"]["code"] == "invalid_credentials"
+    token = client.post(url, {"username": remote.username, "password": PASSWORD}).json()["token"]
+    from django.test import Client
+
+    me = Client().get(reverse("api_me"), HTTP_AUTHORIZATION=f"Token {token}")
+    assert me.status_code == 200 and me.json()["username"] == remote.username
+
+
+@pytest.mark.django_db
+def test_demo_accounts_command_prints_passwords_once(capsys):
+    from django.core.management import call_command
+
+    call_command("create_demo_accounts")
+    first = capsys.readouterr().out
+    assert User.objects.filter(username__in=["provider", "admin", "clinician"], is_active=True).count() == 3
+    call_command("create_demo_accounts")
+    second = capsys.readouterr().out
+    assert "unchanged" in second and "unchanged" not in first
+
+
+@pytest.mark.django_db
+def test_unknown_page_gets_the_friendly_404(client, remote):
+    client.force_login(remote)
+    response = client.get("/no/such/page/")
+    assert response.status_code == 404 and b"could not find that page" in response.content
+
+
+def test_server_error_page_is_standalone(rf):
+    from fedhealth.views import server_error
+
+    response = server_error(rf.get("/"))
+    assert response.status_code == 500 and b"Something went wrong" in response.content

@@ -1,0 +1,42 @@
+"""One error format for the whole REST API: {"error": {"status", "code", "message", "fields"}}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    detail = response.data
+    fields: dict[str, Any] = {}
+    if isinstance(exc, exceptions.ValidationError):
+        message = "The request is not valid; see fields."
+        fields = detail if isinstance(detail, dict) else {"non_field_errors": detail}
+    elif isinstance(detail, dict) and "detail" in detail:
+        message = str(detail["detail"])
+    else:
+        message = str(detail)
+    code = getattr(exc, "default_code", "error")
+    response.data = {
+        "error": {"status": response.status_code, "code": code, "message": message, "fields": fields}
+    }
+    return response
+
+
+def error_response(message: str, *, code: str = "invalid", http_status: int = status.HTTP_400_BAD_REQUEST, fields: dict | None = None) -> Response:
+    """For services that raise domain errors: the same envelope as DRF's own errors."""
+    return Response(
+        {"error": {"status": http_status, "code": code, "message": message, "fields": fields or {}}},
+        status=http_status,
+    )

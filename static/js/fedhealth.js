@@ -1,0 +1,32 @@
+// Small progressive enhancements; every page works without JavaScript.
+(function () {
+  "use strict";
+  // Live progress: an element with data-poll="<json url>" is refreshed every few seconds.
+  // The JSON is {"fields": {"<name>": "<text>"}, "percent": <0-100>, "done": bool}.
+  document.querySelectorAll("[data-poll]").forEach(function (box) {
+    var url = box.getAttribute("data-poll");
+    function tick() {
+      fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (data) {
+          if (!data) { return; }
+          Object.keys(data.fields || {}).forEach(function (name) {
+            box.querySelectorAll('[data-field="' + name + '"]').forEach(function (el) { el.textContent = data.fields[name]; });
+          });
+          var bar = box.querySelector(".progress > span");
+          if (bar && typeof data.percent === "number") { bar.style.width = data.percent + "%"; bar.parentElement.setAttribute("aria-valuenow", data.percent); }
+          if (data.done) {
+            if (box.hasAttribute("data-reload-when-done")) { window.location.reload(); }
+            return;
+          }
+          setTimeout(tick, 1500);
+        })
+        .catch(function () { setTimeout(tick, 4000); });
+    }
+    tick();
+  });
+  // Confirm destructive actions.
+  document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+    form.addEventListener("submit", function (e) { if (!window.confirm(form.getAttribute("data-confirm"))) { e.preventDefault(); } });
+  });
+})();

@@ -1,0 +1,38 @@
+"""Admin journey: authorize a pending user, later revoke them; their next request is refused."""
+
+import pytest
+
+from tests.support import PASSWORD, login
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_admin_authorizes_then_revokes_and_the_next_request_is_refused(new_page, shot, make_user):
+    admin = make_user("admin", username="root_admin")
+    clinician = make_user("remote_user", "pending", username="nurse_ana", organisation="Hospital Norte")
+
+    user_page = new_page()
+    login(user_page, clinician.username, PASSWORD)
+    assert "awaiting authorization" in user_page.content()
+    shot(user_page, "pending-refused")
+
+    admin_page = new_page()
+    login(admin_page, admin.username, PASSWORD)
+    admin_page.wait_for_url("**/accounts/users/")
+    assert "Hospital Norte" in admin_page.content()
+    shot(admin_page, "user-list")
+    admin_page.click(f"#user-{clinician.pk} button:has-text('Authorize')")
+    assert "nurse_ana is now authorized" in admin_page.content()
+
+    login(user_page, clinician.username, PASSWORD)
+    user_page.wait_for_url("**/home/")
+    shot(user_page, "remote-home")
+
+    admin_page.click(f"#user-{clinician.pk} button:has-text('Revoke')")
+    assert "nurse_ana is now revoked" in admin_page.content()
+    shot(admin_page, "revoked")
+
+    user_page.goto("/accounts/profile/")
+    user_page.wait_for_url("**/accounts/login/**")
+    assert "access has been revoked" in user_page.content()
+    shot(user_page, "revoked-refused")
