@@ -1,0 +1,118 @@
+"""FedAvg and Byzantine-robust aggregation of update vectors ``U`` (k updates x p parameters).
+
+Every aggregator returns the aggregate and which updates it used, so the record of each update
+can say whether it was aggregated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class AggregationResult:
+    vector: np.ndarray
+    selected: np.ndarray  # bool (k,)
+    scores: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _stack(U) -> np.ndarray:
+    U = np.asarray(U, dtype=np.float64)
+    if U.ndim != 2 or U.shape[0] == 0:
+        raise ValueError("aggregation needs a non-empty (k, p) array of updates")
+    return U
+
+
+def fedavg(U, sample_counts=None) -> AggregationResult:
+    """McMahan et al. 2017: mean weighted by the hospitals' sample counts."""
+    U = _stack(U)
+    w = np.ones(len(U)) if sample_counts is None else np.asarray(sample_counts, dtype=np.float64)
+    if w.sum() <= 0:
+        raise ValueError("sample counts must sum to a positive number")
+    return AggregationResult((w / w.sum()) @ U, np.ones(len(U), bool))
+
+
+def pairwise_sq_distances(U: np.ndarray) -> np.ndarray:
+    """Squared Euclidean distances via the Gram matrix: one BLAS call instead of k^2 loops."""
+    sq = np.einsum("ij,ij->i", U, U)
+    D = sq[:, None] + sq[None, :] - 2.0 * (U @ U.T)
+    np.maximum(D, 0.0, out=D)
+    np.fill_diagonal(D, 0.0)
+    return D
+
+
+def krum_scores(U: np.ndarray, n_malicious: int) -> np.ndarray:
+    """Blanchard et al. 2017: sum of squared distances to the k - f - 2 nearest neighbours."""
+    k = len(U)
+    m = max(1, k - n_malicious - 2)
+    D = pairwise_sq_distances(U)
+    D_sorted = np.partition(D, min(m, k - 1), axis=1)[:, 1 : m + 1] if k > 1 else D
+    return D_sorted.sum(axis=1)
+
+
+def krum(U, n_malicious: int = 0, sample_counts=None) -> AggregationResult:
+    U = _stack(U)
+    scores = krum_scores(U, n_malicious)
+    best = int(np.argmin(scores))
+    selected = np.zeros(len(U), bool)
+    selected[best] = True
+    return AggregationResult(U[best].copy(), selected, {"krum": scores})
+
+
+def multi_krum(U, n_malicious: int = 0, m: int | None = None, sample_counts=None) -> AggregationResult:
+    """The m best Krum scores, averaged (m = k - f by default)."""
+    U = _stack(U)
+    m = m or max(1, len(U) - n_malicious)
+    scores = krum_scores(U, n_malicious)
+    chosen = np.argsort(scores, kind="stable")[:m]
+    selected = np.zeros(len(U), bool)
+    selected[chosen] = True
+    return AggregationResult(U[chosen].mean(axis=0), selected, {"krum": scores})
+
+
+def median(U, sample_counts=None) -> AggregationResult:
+    """Yin et al. 2018: coordinate-wise median."""
+    U = _stack(U)
+    return AggregationResult(np.median(U, axis=0), np.ones(len(U), bool))
+
+
+def trimmed_mean(U, beta: float = 0.1, sample_counts=None) -> AggregationResult:
+    """Yin et al. 2018: per coordinate, drop the beta fraction largest and smallest, average."""
+    U = _stack(U)
+    k = len(U)
+    b = int(np.floor(beta * k))
+    if 2 * b >= k:
+        raise ValueError(f"beta={beta} trims every one of the {k} updates")
+    if b == 0:
+        return AggregationResult(U.mean(axis=0), np.ones(k, bool))
+    part = np.partition(U, (b, k - b - 1), axis=0)
+    return AggregationResult(part[b : k - b].mean(axis=0), np.ones(k, bool))
+
+
+def fltrust(U, server_update: np.ndarray, sample_counts=None) -> AggregationResult:
+    """Cao et al. 2021: trust = ReLU(cosine to the server's root-data update); each update is
+    rescaled to the server update's norm and averaged with its trust as weight."""
+    U = _stack(U)
+    g0 = np.asarray(server_update, dtype=np.float64)
+    g0_norm = np.linalg.norm(g0)
+    norms = np.linalg.norm(U, axis=1)
+    safe = np.where(norms > 0, norms, 1.0)
+    cos = (U @ g0) / (safe * (g0_norm if g0_norm > 0 else 1.0))
+    trust = np.maximum(cos, 0.0)
+    if trust.sum() == 0:
+        return AggregationResult(np.zeros(U.shape[1]), np.zeros(len(U), bool), {"trust": trust})
+    scaled = U * (g0_norm / safe)[:, None]
+    return AggregationResult((trust @ scaled) / trust.sum(), trust > 0, {"trust": trust})
+
+
+AGGREGATORS: dict[str, Callable[..., AggregationResult]] = {
+    "fedavg": fedavg,
+    "krum": krum,
+    "multi_krum": multi_krum,
+    "median": median,
+    "trimmed_mean": trimmed_mean,
+    "fltrust": fltrust,
+}

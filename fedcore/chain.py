@@ -1,0 +1,293 @@
+"""The ledger's pure part: canonical encoding, hashes, Merkle trees, sealed block headers,
+Proof-of-Authority rules and whole-chain verification.
+
+Canonical JSON: UTF-8, keys sorted, no whitespace (separators "," and ":"), non-ASCII kept as
+is, integers as integers, floats in Python's shortest round-trip repr (``repr(float)``, e.g.
+0.1 -> "0.1", 1e-07 -> "1e-07"), NaN/Infinity refused. Merkle leaves are
+``sha256(0x00 || entry_hash)``, nodes ``sha256(0x01 || left || right)`` (domain separation
+against second pre-images); an odd node at the end of a level is promoted unchanged.
+
+Checking an inclusion proof without FedHealth (third parties)::
+
+    import hashlib, json
+    def h(b): return hashlib.sha256(b).digest()
+    def check(entry_hash_hex, proof, merkle_root_hex):
+        node = h(b"\\x00" + bytes.fromhex(entry_hash_hex))
+        for side, sibling in proof:                  # [["L"|"R", hex], ...] from the API
+            s = bytes.fromhex(sibling)
+            node = h(b"\\x01" + s + node) if side == "L" else h(b"\\x01" + node + s)
+        return node.hex() == merkle_root_hex
+    # then: block_hash == sha256(canonical header JSON) and the header holds merkle_root.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field
+
+from .signing import Identity, public_fingerprint, verify_signature
+
+
+class CanonicalError(ValueError):
+    pass
+
+
+def _check(obj, path="$"):
+    if isinstance(obj, float):
+        if not math.isfinite(obj):
+            raise CanonicalError(f"{path}: NaN and Infinity have no canonical encoding")
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            if not isinstance(k, str):
+                raise CanonicalError(f"{path}: object keys must be strings")
+            _check(v, f"{path}.{k}")
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            _check(v, f"{path}[{i}]")
+    elif not (obj is None or isinstance(obj, (str, int, bool))):
+        raise CanonicalError(f"{path}: {type(obj).__name__} cannot be encoded")
+
+
+def canonical_json(obj) -> bytes:
+    _check(obj)
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def entry_hash(kind: str, payload: dict) -> str:
+    return sha256_hex(canonical_json({"kind": kind, "payload": payload}))
+
+
+def _leaf(h: str) -> bytes:
+    return hashlib.sha256(b"\x00" + bytes.fromhex(h)).digest()
+
+
+def _node(a: bytes, b: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + a + b).digest()
+
+
+def merkle_root(leaf_hashes: list[str]) -> str:
+    if not leaf_hashes:
+        return sha256_hex(b"")
+    level = [_leaf(h) for h in leaf_hashes]
+    while len(level) > 1:
+        nxt = [_node(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    return level[0].hex()
+
+
+def merkle_proof(leaf_hashes: list[str], index: int) -> list[tuple[str, str]]:
+    if not 0 <= index < len(leaf_hashes):
+        raise IndexError("no entry at that index")
+    level = [_leaf(h) for h in leaf_hashes]
+    proof = []
+    while len(level) > 1:
+        sibling = index ^ 1
+        if sibling < len(level):
+            proof.append(("L" if sibling < index else "R", level[sibling].hex()))
+        nxt = [_node(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level, index = nxt, index // 2
+    return proof
+
+
+def verify_proof(leaf_hash: str, proof, root: str) -> bool:
+    try:
+        node = _leaf(leaf_hash)
+        for side, sibling in proof:
+            s = bytes.fromhex(sibling)
+            node = _node(s, node) if side == "L" else _node(node, s)
+        return node.hex() == root
+    except (ValueError, TypeError):
+        return False
+
+
+# --- blocks ------------------------------------------------------------------------------
+
+GENESIS_PREV = "0" * 64
+
+
+@dataclass
+class Header:
+    height: int
+    prev_hash: str
+    merkle_root: str
+    timestamp: str
+    authority: str  # fingerprint of the sealing authority's public key
+    entry_count: int
+
+    def encode(self) -> bytes:
+        return canonical_json(asdict(self))
+
+    def block_hash(self) -> str:
+        return sha256_hex(self.encode())
+
+
+def seal(identity: Identity, header: Header) -> str:
+    return identity.sign(header.encode()).hex()
+
+
+def verify_seal(public_pem: str, header: Header, signature_hex: str) -> bool:
+    try:
+        sig = bytes.fromhex(signature_hex)
+    except ValueError:
+        return False
+    return verify_signature(public_pem, header.encode(), sig)
+
+
+@dataclass
+class AuthoritySet:
+    """Proof of Authority (after Clique / Aura): the in-turn sealer of height h is
+    ``authorities[h % n]``; membership changes by a strict majority of the current set."""
+
+    authorities: list[str]  # public PEMs, in order
+    votes: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # (action, subject) -> voters
+
+    @property
+    def fingerprints(self) -> list[str]:
+        return [public_fingerprint(p) for p in self.authorities]
+
+    def in_turn(self, height: int) -> str:
+        return self.authorities[height % len(self.authorities)]
+
+    def by_fingerprint(self, fp: str) -> str | None:
+        for pem in self.authorities:
+            if public_fingerprint(pem) == fp:
+                return pem
+        return None
+
+    def apply_vote(self, voter_fp: str, action: str, subject_pem: str) -> str | None:
+        """Record a vote; returns "added"/"removed" when the majority is reached."""
+        if voter_fp not in self.fingerprints:
+            raise ValueError("only a current authority may vote")
+        if action not in ("add", "remove"):
+            raise ValueError("a vote adds or removes an authority")
+        key = (action, subject_pem)
+        self.votes.setdefault(key, set()).add(voter_fp)
+        if len(self.votes[key]) * 2 > len(self.authorities):
+            del self.votes[key]
+            if action == "add" and subject_pem not in self.authorities:
+                self.authorities.append(subject_pem)
+                return "added"
+            if action == "remove" and subject_pem in self.authorities and len(self.authorities) > 1:
+                self.authorities.remove(subject_pem)
+                return "removed"
+        return None
+
+
+# --- verification of a whole chain -------------------------------------------------------
+
+@dataclass
+class StoredEntry:
+    index: int
+    kind: str
+    payload: str  # canonical JSON text as stored
+    payload_hash: str
+
+
+@dataclass
+class StoredBlock:
+    height: int
+    prev_hash: str
+    merkle_root: str
+    timestamp: str
+    authority: str
+    signature: str
+    block_hash: str
+    entry_count: int
+    entries: list[StoredEntry]
+
+    @property
+    def header(self) -> Header:
+        return Header(self.height, self.prev_hash, self.merkle_root, self.timestamp, self.authority, self.entry_count)
+
+
+@dataclass
+class Report:
+    intact: bool
+    height: int  # last good height (-1: none)
+    digest: str  # hash of the last good block
+    entries: int
+    problem: str = ""
+    block: int | None = None
+    entry: int | None = None
+
+    def summary(self) -> str:
+        if self.intact:
+            return f"intact up to height {self.height}, digest {self.digest}"
+        where = f"block {self.block}" + (f", entry {self.entry}" if self.entry is not None else "")
+        return f"broken at {where}: {self.problem}"
+
+
+def verify_chain(blocks: list[StoredBlock], genesis_authorities: list[str], *, expected_digest: dict | None = None) -> Report:
+    """Re-hash every entry, rebuild every Merkle root, check links, heights, seals and turns.
+
+    Votes recorded in the chain (kind "vote": voter fingerprint, action, subject PEM) change
+    the authority set from the next block on.
+    """
+    auth = AuthoritySet(list(genesis_authorities))
+    prev, good_height, good_hash, n_entries = GENESIS_PREV, -1, GENESIS_PREV, 0
+    digest_seen = expected_digest is None
+
+    def broken(problem, block, entry=None):
+        return Report(False, good_height, good_hash, n_entries, problem, block, entry)
+
+    for expected_height, b in enumerate(blocks):
+        if b.height != expected_height:
+            return broken(f"height {b.height} where {expected_height} was expected (a block is missing or inserted)", b.height)
+        if b.prev_hash != prev:
+            return broken("link broken: previous-hash does not match the block before", b.height)
+        indices = [e.index for e in b.entries]
+        if indices != list(range(len(b.entries))):
+            missing = sorted(set(range(max(indices, default=-1) + 1)) - set(indices))
+            if missing:
+                return broken("entry deleted (index missing)", b.height, missing[0])
+            return broken("entries reordered or duplicated", b.height, next(i for i, x in enumerate(indices) if x != i))
+        for e in b.entries:
+            try:
+                payload = json.loads(e.payload)
+            except ValueError:
+                return broken("payload is not valid JSON (modified)", b.height, e.index)
+            recomputed = entry_hash(e.kind, payload)
+            if canonical_json(payload).decode() != e.payload or recomputed != e.payload_hash:
+                return broken("payload modified: its hash no longer matches", b.height, e.index)
+        if len(b.entries) != b.entry_count:
+            return broken(f"{len(b.entries)} entries stored, the sealed header says {b.entry_count} (entry inserted or deleted)", b.height)
+        root = merkle_root([e.payload_hash for e in b.entries])
+        if root != b.merkle_root:
+            return broken("Merkle root does not match the entries (entry inserted, deleted or reordered)", b.height)
+        header = b.header
+        if header.block_hash() != b.block_hash:
+            return broken("block hash does not match its header (header modified)", b.height)
+        sealer = auth.by_fingerprint(b.authority)
+        if sealer is None:
+            return broken("sealed by a key that is not an authority", b.height)
+        if public_fingerprint(auth.in_turn(b.height)) != b.authority:
+            return broken("sealed by an authority out of turn", b.height)
+        if not verify_seal(sealer, header, b.signature):
+            return broken("bad seal: the signature does not verify", b.height)
+        for e in b.entries:
+            if e.kind == "vote":
+                p = json.loads(e.payload)
+                try:
+                    auth.apply_vote(p["voter"], p["action"], p["subject"])
+                except (ValueError, KeyError) as exc:
+                    return broken(f"invalid vote: {exc}", b.height, e.index)
+        prev, good_height, good_hash = b.block_hash, b.height, b.block_hash
+        n_entries += len(b.entries)
+        if expected_digest and b.height == expected_digest.get("height"):
+            if b.block_hash != expected_digest.get("block_hash"):
+                return broken("chain rewritten: this block differs from the exported digest", b.height)
+            digest_seen = True
+    if not digest_seen:
+        return Report(False, good_height, good_hash, n_entries,
+                      f"the exported digest's height {expected_digest.get('height')} is missing (chain truncated)", good_height + 1)
+    return Report(True, good_height, good_hash, n_entries)

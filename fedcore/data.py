@@ -1,0 +1,358 @@
+"""Healthcare datasets, validation of uploaded CSVs, hold-out splits and hospital partitions.
+
+Labels are always integers 0..k-1 with class 1 the positive (disease) class for binary data.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+DATA_DIR = Path(__file__).resolve().parent / "datasets"
+MAX_SYNTHETIC_ROWS = 1_000_000
+
+
+class DataError(ValueError):
+    """A dataset problem a person can fix; names the row (1-based, header = row 1) and column."""
+
+    def __init__(self, message: str, *, row: int | None = None, column: str | None = None) -> None:
+        where = []
+        if row is not None:
+            where.append(f"row {row}")
+        if column is not None:
+            where.append(f"column '{column}'")
+        super().__init__((" / ".join(where) + ": " if where else "") + message)
+        self.row, self.column, self.detail = row, column, message
+
+
+@dataclass
+class Column:
+    name: str
+    minimum: float
+    maximum: float
+    unit: str = ""
+    integer: bool = False
+
+
+@dataclass
+class Table:
+    X: np.ndarray
+    y: np.ndarray
+    feature_names: list[str]
+    target_name: str
+    class_names: list[str]
+    source: str
+    columns: list[Column] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.columns:
+            self.columns = describe_columns(self.X, self.feature_names)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    def class_counts(self) -> dict[str, int]:
+        counts = np.bincount(self.y, minlength=self.n_classes)
+        return {name: int(c) for name, c in zip(self.class_names, counts, strict=True)}
+
+
+def describe_columns(X: np.ndarray, names: list[str], units: dict[str, str] | None = None) -> list[Column]:
+    units = units or {}
+    cols = []
+    for j, name in enumerate(names):
+        v = X[:, j]
+        integer = bool(np.all(np.isfinite(v)) and np.all(v == np.round(v)))
+        cols.append(Column(name, float(np.nanmin(v)), float(np.nanmax(v)), units.get(name, ""), integer))
+    return cols
+
+
+# --- built-in datasets ---------------------------------------------------------------------
+
+PIMA_UNITS = {"glu": "mg/dL", "bp": "mm Hg", "skin": "mm", "bmi": "kg/m²", "age": "years"}
+EHR_FEATURES = [
+    ("age", "years"), ("bmi", "kg/m²"), ("systolic_bp", "mm Hg"), ("diastolic_bp", "mm Hg"),
+    ("glucose", "mg/dL"), ("hba1c", "%"), ("cholesterol", "mg/dL"), ("hdl", "mg/dL"),
+    ("heart_rate", "bpm"), ("creatinine", "mg/dL"), ("smoker", ""), ("physical_activity", "h/week"),
+]
+BUILTINS = {
+    "breast_cancer": "Wisconsin diagnostic breast cancer (WDBC, scikit-learn): 569 tumours, 30 features",
+    "pima": "Pima Indian diabetes (MASS Pima.tr + Pima.te): 532 women, 7 features",
+    "biopsy": "Wisconsin breast biopsies (MASS biopsy): 699 biopsies, 9 cytology scores",
+    "synthetic_ehr": "Synthetic electronic health records: size and class balance of your choice",
+}
+
+
+def builtin_names() -> list[str]:
+    return list(BUILTINS)
+
+
+def load_builtin(name: str, **params) -> Table:
+    if name == "breast_cancer":
+        from sklearn.datasets import load_breast_cancer
+
+        raw = load_breast_cancer()
+        # scikit-learn codes malignant as 0; the product's positive class (1) is the disease.
+        y = (raw.target == 0).astype(np.int64)
+        return Table(raw.data.astype(np.float64), y, list(raw.feature_names), "diagnosis",
+                     ["benign", "malignant"], "scikit-learn load_breast_cancer")
+    if name == "pima":
+        return _bundled("pima.csv", "type", {"No": 0, "Yes": 1}, ["no diabetes", "diabetes"], PIMA_UNITS)
+    if name == "biopsy":
+        return _bundled("biopsy.csv", "class", {"benign": 0, "malignant": 1}, ["benign", "malignant"], {})
+    if name == "synthetic_ehr":
+        return synthetic_ehr(**params)
+    raise DataError(f"unknown dataset '{name}'; choose one of {', '.join(BUILTINS)}")
+
+
+def _bundled(filename: str, target: str, mapping: dict[str, int], classes: list[str], units: dict[str, str]) -> Table:
+    import pandas as pd
+
+    frame = pd.read_csv(DATA_DIR / filename)
+    y = frame.pop(target).map(mapping).to_numpy(np.int64)
+    X = frame.to_numpy(np.float64)
+    # Missing values (16 in biopsy's bare_nuclei) take the column median; recorded in PROVENANCE.md.
+    if np.isnan(X).any():
+        medians = np.nanmedian(X, axis=0)
+        rows, cols = np.where(np.isnan(X))
+        X[rows, cols] = medians[cols]
+    names = list(frame.columns)
+    return Table(X, y, names, target, classes, f"MASS {filename} (fedcore/datasets)", describe_columns(X, names, units))
+
+
+def synthetic_ehr(n_rows: int = 5000, positive_fraction: float = 0.3, seed: int = 0) -> Table:
+    """Plausible clinical records whose label follows a logistic risk model plus noise.
+
+    Learnable but not trivial (a linear model reaches roughly 80-85% accuracy); the intercept is
+    solved so that the share of positives matches ``positive_fraction``.
+    """
+    n_rows = int(n_rows)
+    if not 20 <= n_rows <= MAX_SYNTHETIC_ROWS:
+        raise DataError(f"rows must be between 20 and {MAX_SYNTHETIC_ROWS:,}")
+    if not 0.05 <= positive_fraction <= 0.95:
+        raise DataError("positive fraction must be between 0.05 and 0.95")
+    rng = np.random.default_rng(seed)
+    age = rng.uniform(18, 90, n_rows)
+    bmi = rng.normal(27, 5, n_rows).clip(15, 55)
+    sbp = (110 + 0.5 * (age - 18) + rng.normal(0, 12, n_rows)).clip(80, 220)
+    dbp = (0.55 * sbp + rng.normal(8, 7, n_rows)).clip(40, 130)
+    glucose = (85 + 0.9 * (bmi - 27) + rng.gamma(2.0, 9.0, n_rows)).clip(55, 400)
+    hba1c = (4.2 + 0.018 * glucose + rng.normal(0, 0.4, n_rows)).clip(3.5, 15)
+    chol = rng.normal(200, 35, n_rows).clip(100, 350)
+    hdl = rng.normal(52, 12, n_rows).clip(20, 110)
+    hr = rng.normal(74, 11, n_rows).clip(40, 160)
+    creat = rng.lognormal(0, 0.25, n_rows).clip(0.3, 6)
+    smoker = (rng.random(n_rows) < 0.22).astype(np.float64)
+    activity = rng.gamma(2.0, 1.8, n_rows).clip(0, 30)
+    X = np.column_stack([age, bmi, sbp, dbp, glucose, hba1c, chol, hdl, hr, creat, smoker, activity])
+    z = (0.035 * (age - 50) + 0.06 * (bmi - 27) + 0.012 * (sbp - 130) + 0.9 * (hba1c - 5.8)
+         + 0.006 * (chol - 200) - 0.02 * (hdl - 52) + 0.6 * smoker - 0.08 * activity
+         + rng.logistic(0, 0.6, n_rows))
+    threshold = np.quantile(z, 1 - positive_fraction)
+    y = (z > threshold).astype(np.int64)
+    names = [n for n, _ in EHR_FEATURES]
+    units = dict(EHR_FEATURES)
+    return Table(X, y, names, "cardiometabolic_event", ["no event", "event"],
+                 f"synthetic EHR (rows={n_rows}, positive_fraction={positive_fraction}, seed={seed})",
+                 describe_columns(X, names, units))
+
+
+# --- uploaded CSVs -------------------------------------------------------------------------
+
+MIN_ROWS = 20
+MAX_MISSING_FRACTION = 0.2
+MAX_CATEGORIES = 30
+MISSING = {"", "na", "n/a", "nan", "null", "none", "?", "-"}
+
+
+def read_csv_upload(data: bytes, target_column: str, *, max_bytes: int = 20_000_000, max_rows: int = 1_000_000) -> Table:
+    """Parse and validate an uploaded CSV; raise DataError naming the row and column at fault.
+
+    Numeric columns are kept as numbers; a text column with at most 30 distinct values is
+    one-hot encoded (``column=value``); missing cells (empty, NA, ?, ...) are imputed with the
+    column median when at most 20% of a column is missing. The target may be text or numbers;
+    its classes are sorted, and for two classes the second in sorted order is the positive one.
+    """
+    if not data:
+        raise DataError("the file is empty")
+    if len(data) > max_bytes:
+        raise DataError(f"the file is {len(data) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DataError(f"the file is not UTF-8 text (invalid byte at offset {exc.start}); save it as UTF-8 CSV", row=line) from None
+    if "\x00" in text:
+        raise DataError("the file looks binary (it contains NUL bytes); upload a CSV text file")
+    first_line = text.split("\n", 1)[0]
+    try:
+        dialect = csv.Sniffer().sniff(text[:20000], delimiters=",;\t")
+        delimiter = dialect.delimiter
+    except csv.Error:
+        delimiter = max(",;\t", key=first_line.count)
+        if first_line.count(delimiter) == 0:
+            raise DataError("could not find the delimiter; use commas, semicolons or tabs between columns", row=1) from None
+    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    while rows and not any(c.strip() for c in rows[-1]):
+        rows.pop()
+    if not rows:
+        raise DataError("the file has no header row")
+    header = [h.strip() for h in rows[0]]
+    for j, name in enumerate(header):
+        if not name:
+            raise DataError(f"the header of column {j + 1} is empty; every column needs a name", row=1)
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            raise DataError("this column name appears twice in the header", row=1, column=name)
+        seen.add(name)
+    if len(header) < 2:
+        raise DataError("the file needs at least one feature column and the target column", row=1)
+    if target_column not in header:
+        raise DataError(f"target column '{target_column}' is not in the header ({', '.join(header[:12])}{'...' if len(header) > 12 else ''})", row=1)
+    body = rows[1:]
+    if len(body) > max_rows:
+        raise DataError(f"the file has {len(body):,} data rows; the limit is {max_rows:,}")
+    if len(body) < MIN_ROWS:
+        raise DataError(f"the file has {len(body)} data rows; at least {MIN_ROWS} are needed")
+    for i, r in enumerate(body):
+        if len(r) != len(header):
+            raise DataError(f"has {len(r)} cells but the header has {len(header)}", row=i + 2)
+    t = header.index(target_column)
+    target_raw = [r[t].strip() for r in body]
+    for i, v in enumerate(target_raw):
+        if v.lower() in MISSING:
+            raise DataError("the target value is missing; every row needs its label", row=i + 2, column=target_column)
+    class_names = sorted(set(target_raw), key=_natural_key)
+    if len(class_names) < 2:
+        raise DataError(f"the target has a single class ('{class_names[0]}'); at least two are needed", column=target_column)
+    if len(class_names) > MAX_CATEGORIES:
+        raise DataError(f"the target has {len(class_names)} distinct values; it must be a class label (at most {MAX_CATEGORIES})", column=target_column)
+    index = {c: k for k, c in enumerate(class_names)}
+    y = np.array([index[v] for v in target_raw], dtype=np.int64)
+    small = [c for c in class_names if (y == index[c]).sum() < 2]
+    if small:
+        raise DataError(f"class '{small[0]}' has fewer than 2 rows", column=target_column)
+
+    features, names = [], []
+    for j, name in enumerate(header):
+        if j == t:
+            continue
+        cells = [r[j].strip() for r in body]
+        missing = np.array([c.lower() in MISSING for c in cells])
+        if missing.mean() > MAX_MISSING_FRACTION:
+            raise DataError(f"{missing.mean():.0%} of the values are missing (at most {MAX_MISSING_FRACTION:.0%} allowed)", column=name)
+        values = np.full(len(cells), np.nan)
+        bad_row = None
+        for i, c in enumerate(cells):
+            if missing[i]:
+                continue
+            try:
+                values[i] = float(c.replace(",", ".")) if delimiter == ";" else float(c)
+            except ValueError:
+                bad_row = i
+                break
+        if bad_row is None:
+            if not np.all(np.isfinite(values[~missing])):
+                i = int(np.where(~np.isfinite(values) & ~missing)[0][0])
+                raise DataError("the value is infinite", row=i + 2, column=name)
+            if missing.any():
+                values[missing] = np.nanmedian(values) if (~missing).any() else 0.0
+            features.append(values)
+            names.append(name)
+            continue
+        categories = sorted({c for c, m in zip(cells, missing, strict=True) if not m})
+        if len(categories) > MAX_CATEGORIES:
+            raise DataError(f"'{cells[bad_row]}' is not a number, and the column has {len(categories)} distinct texts (too many for a category)", row=bad_row + 2, column=name)
+        for cat in categories:
+            features.append(np.array([1.0 if c == cat else 0.0 for c in cells]))
+            names.append(f"{name}={cat}")
+    X = np.column_stack(features)
+    if np.all(X.std(axis=0) == 0):
+        raise DataError("every feature column is constant; nothing can be learned from it")
+    return Table(X, y, names, target_column, class_names, "uploaded CSV")
+
+
+def _natural_key(value: str):
+    try:
+        return (0, float(value), value)
+    except ValueError:
+        return (1, 0.0, value.lower())
+
+
+# --- splits and partitions -----------------------------------------------------------------
+
+@dataclass
+class Split:
+    train: np.ndarray
+    validation: np.ndarray
+    test: np.ndarray
+
+
+def holdout_split(y: np.ndarray, *, validation_fraction: float = 0.15, test_fraction: float = 0.2, seed: int = 0) -> Split:
+    """Stratified, disjoint train / validation (the consortium's) / test (nobody trains on it)."""
+    rng = np.random.default_rng(seed)
+    parts: dict[str, list[np.ndarray]] = {"train": [], "validation": [], "test": []}
+    for c in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        n_test = max(1, round(len(idx) * test_fraction))
+        n_val = max(1, round(len(idx) * validation_fraction))
+        parts["test"].append(idx[:n_test])
+        parts["validation"].append(idx[n_test : n_test + n_val])
+        parts["train"].append(idx[n_test + n_val :])
+    return Split(*(np.sort(np.concatenate(parts[k])) for k in ("train", "validation", "test")))
+
+
+def partition(y: np.ndarray, n_hospitals: int, *, scheme: str = "iid", alpha: float = 0.5, seed: int = 0, min_size: int = 2) -> list[np.ndarray]:
+    """Split row indices 0..len(y)-1 among hospitals.
+
+    iid: a shuffled, class-stratified round robin (near-equal sizes and class mixes).
+    dirichlet: for each class, shares drawn from Dirichlet(alpha) over hospitals (small alpha =
+    strongly skewed label mixes); then rows move from the largest hospitals to any below
+    ``min_size`` so that every hospital can train.
+    """
+    n = len(y)
+    if n_hospitals < 1:
+        raise ValueError("at least one hospital is needed")
+    if n < n_hospitals * min_size:
+        raise ValueError(f"{n} training rows cannot give {n_hospitals} hospitals {min_size} rows each")
+    rng = np.random.default_rng(seed)
+    buckets: list[list[int]] = [[] for _ in range(n_hospitals)]
+    if scheme == "iid":
+        order = np.concatenate([rng.permutation(np.flatnonzero(y == c)) for c in np.unique(y)])
+        start = int(rng.integers(n_hospitals))
+        for k, i in enumerate(order):
+            buckets[(start + k) % n_hospitals].append(int(i))
+    elif scheme == "dirichlet":
+        if alpha <= 0:
+            raise ValueError("alpha must be positive")
+        for c in np.unique(y):
+            idx = rng.permutation(np.flatnonzero(y == c))
+            shares = rng.dirichlet(np.full(n_hospitals, alpha))
+            cuts = (np.cumsum(shares)[:-1] * len(idx)).astype(int)
+            for h, part in enumerate(np.split(idx, cuts)):
+                buckets[h].extend(int(i) for i in part)
+        for h in range(n_hospitals):
+            while len(buckets[h]) < min_size:
+                donor = max(range(n_hospitals), key=lambda k: len(buckets[k]))
+                buckets[h].append(buckets[donor].pop(int(rng.integers(len(buckets[donor])))))
+    else:
+        raise ValueError(f"unknown partition scheme {scheme!r}; use 'iid' or 'dirichlet'")
+    return [np.sort(np.array(b, dtype=np.int64)) for b in buckets]
+
+
+class Standardizer:
+    """Zero-mean unit-variance scaling; fitted on the training pool only (constant columns kept)."""
+
+    def fit(self, X: np.ndarray) -> Standardizer:
+        self.mean_ = X.mean(axis=0)
+        std = X.std(axis=0)
+        self.scale_ = np.where(std > 0, std, 1.0)
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        return (X - self.mean_) / self.scale_

@@ -1,0 +1,398 @@
+"""One federated round as a pipeline, split so that each hospital can be its own Celery task.
+
+1. ``hospital_update``: a hospital trains from the global model on its own rows (a malicious
+   one applies its attack), signs the update bound to (experiment, round, hospital).
+2. ``finish_round``: colluding attacks, signature checks, scores per update, the defense
+   (verification on the validation set — under SMPC when ``encrypted`` — or a robust
+   aggregator), aggregation of the accepted updates (secret-shared when ``encrypted``), the new
+   global model; every step goes to the ledger ``sink(kind, payload)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from . import attacks as atk
+from .aggregation import AGGREGATORS, fedavg
+from .data import Standardizer, Table, holdout_split, partition
+from .local import train_centralised, train_local
+from .model import ModelSpec, evaluate, flatten, init_weights, predict, unflatten
+from .signing import Identity, verify_signature
+from .verification import BENIGN, POISONED, Verdict, verify_models
+
+DEFENSES = ("verification", "none", "krum", "multi_krum", "median", "trimmed_mean", "fltrust")
+Sink = Callable[[str, dict], None]
+
+
+def model_hash(vector: np.ndarray) -> str:
+    """SHA-256 of the float64 little-endian bytes: the hash sealed on the ledger."""
+    return hashlib.sha256(np.ascontiguousarray(vector, dtype="<f8").tobytes()).hexdigest()
+
+
+@dataclass(frozen=True)
+class RoundConfig:
+    spec: ModelSpec
+    n_hospitals: int
+    local_epochs: int = 2
+    learning_rate: float = 0.01
+    batch_size: int = 32
+    attack: str = "none"
+    attack_params: dict = field(default_factory=dict)
+    malicious: tuple[int, ...] = ()
+    defense: str = "verification"
+    defense_params: dict = field(default_factory=dict)
+    encrypted: bool = False
+    n_parties: int = 3
+    seed: int = 0
+    experiment: str = "local"
+
+    def __post_init__(self) -> None:
+        if self.defense not in DEFENSES:
+            raise ValueError(f"unknown defense {self.defense!r}; choose one of {', '.join(DEFENSES)}")
+        atk.params_for(self.attack)
+
+    @property
+    def attack_settings(self) -> dict:
+        return atk.params_for(self.attack, self.attack_params)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["spec"] = self.spec.to_dict()
+        d["malicious"] = list(self.malicious)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RoundConfig:
+        d = dict(d)
+        d["spec"] = ModelSpec.from_dict(d["spec"])
+        d["malicious"] = tuple(d.get("malicious", ()))
+        return cls(**d)
+
+
+def choose_malicious(n_hospitals: int, fraction: float, seed: int) -> tuple[int, ...]:
+    n = int(round(fraction * n_hospitals))
+    rng = np.random.default_rng([seed, 7919])
+    return tuple(sorted(int(h) for h in rng.choice(n_hospitals, size=n, replace=False)))
+
+
+def _rng(cfg: RoundConfig, *parts: int) -> np.random.Generator:
+    return np.random.default_rng([cfg.seed, *parts])
+
+
+# --- data --------------------------------------------------------------------------------
+
+@dataclass
+class FederatedData:
+    parts: list[np.ndarray]  # row indices of each hospital into X_train
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+
+    def hospital(self, h: int) -> tuple[np.ndarray, np.ndarray]:
+        idx = self.parts[h]
+        return self.X_train[idx], self.y_train[idx]
+
+    @property
+    def root(self) -> tuple[np.ndarray, np.ndarray]:
+        """FLTrust's small clean root dataset on the server: a slice of the validation set."""
+        n = max(10, len(self.y_val) // 2)
+        return self.X_val[:n], self.y_val[:n]
+
+
+def prepare(table: Table, n_hospitals: int, *, scheme: str = "iid", alpha: float = 0.5, seed: int = 0,
+            validation_fraction: float = 0.15, test_fraction: float = 0.2) -> FederatedData:
+    """Deterministic split + standardisation (fitted on the training pool) + partition."""
+    split = holdout_split(table.y, validation_fraction=validation_fraction, test_fraction=test_fraction, seed=seed)
+    scaler = Standardizer().fit(table.X[split.train])
+    X = scaler.transform(table.X)
+    y_train = table.y[split.train]
+    parts = partition(y_train, n_hospitals, scheme=scheme, alpha=alpha, seed=seed)
+    return FederatedData(parts, X[split.train], y_train, X[split.validation], table.y[split.validation],
+                         X[split.test], table.y[split.test])
+
+
+# --- hospitals ---------------------------------------------------------------------------
+
+def hospital_identity(cfg: RoundConfig, hospital: int) -> Identity:
+    """Each simulated hospital's ECDSA key, derived from the experiment seed (reproducible)."""
+    return Identity.from_seed(f"fedhealth:{cfg.experiment}:{cfg.seed}:hospital:{hospital}".encode())
+
+
+def binding(cfg: RoundConfig, round_no: int, hospital: int, update_hash: str) -> bytes:
+    """What a hospital signs: its update bound to experiment, round and hospital (no replay)."""
+    return f"fedhealth-update|{cfg.experiment}|{round_no}|{hospital}|{update_hash}".encode()
+
+
+@dataclass
+class LocalUpdate:
+    hospital: int
+    vector: np.ndarray  # the update: local weights - global weights
+    n_samples: int
+    malicious: bool
+    attack: str
+    seconds: float
+    update_hash: str = ""
+    signature: bytes = b""
+
+
+def hospital_update(cfg: RoundConfig, hospital: int, global_vector: np.ndarray, X_h: np.ndarray, y_h: np.ndarray,
+                    round_no: int) -> LocalUpdate:
+    t0 = time.perf_counter()
+    malicious = hospital in cfg.malicious and cfg.attack != "none"
+    params = cfg.attack_settings
+    rng = _rng(cfg, round_no, hospital, 1)
+    if malicious and cfg.attack == "label_flip":
+        y_h = atk.label_flip(y_h, cfg.spec.n_classes)
+    elif malicious and cfg.attack == "backdoor":
+        X_h, y_h = atk.backdoor_data(X_h, y_h, rng, **params)
+    weights = train_local(cfg.spec, unflatten(cfg.spec, global_vector), X_h, y_h, epochs=cfg.local_epochs,
+                          learning_rate=cfg.learning_rate, batch_size=cfg.batch_size,
+                          seed=int(_rng(cfg, round_no, hospital).integers(2**31)))
+    update = flatten(weights) - global_vector
+    if malicious:
+        if cfg.attack == "sign_flip":
+            update = atk.sign_flip(update, **params)
+        elif cfg.attack == "gaussian_noise":
+            update = atk.gaussian_noise(update, rng, **params)
+        elif cfg.attack == "scaling":
+            update = atk.scaling(update, **params)
+        elif cfg.attack == "backdoor":
+            update = atk.scaling(update, factor=params["boost"])
+    return sign(cfg, LocalUpdate(hospital, update, len(y_h), malicious, cfg.attack if malicious else "",
+                                 time.perf_counter() - t0), round_no)
+
+
+def sign(cfg: RoundConfig, u: LocalUpdate, round_no: int) -> LocalUpdate:
+    u.update_hash = model_hash(u.vector)
+    u.signature = hospital_identity(cfg, u.hospital).sign(binding(cfg, round_no, u.hospital, u.update_hash))
+    return u
+
+
+# --- the server side of a round ----------------------------------------------------------
+
+@dataclass
+class UpdateRecord:
+    hospital: int
+    round_no: int
+    malicious: bool
+    attack: str
+    val_accuracy: float
+    val_loss: float
+    update_norm: float
+    cosine: float
+    status: str
+    aggregated: bool
+    encrypted: bool
+    verify_seconds: float
+    signature_ok: bool
+    reason: str
+    update_hash: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class RoundOutcome:
+    round_no: int
+    global_vector: np.ndarray
+    global_hash: str
+    records: list[UpdateRecord]
+    metrics: dict
+    seconds: float
+
+
+def check_signature(cfg: RoundConfig, u: LocalUpdate, round_no: int, seen: set[str]) -> tuple[bool, str]:
+    """Reject forged, re-addressed or replayed updates; the round goes on without them."""
+    if model_hash(u.vector) != u.update_hash:
+        return False, "update does not match the hash it was signed with"
+    if u.update_hash in seen:
+        return False, "replayed update: the same update was already submitted this round"
+    public = hospital_identity(cfg, u.hospital).public_pem
+    if not verify_signature(public, binding(cfg, round_no, u.hospital, u.update_hash), u.signature):
+        return False, "signature does not verify for this hospital, round and experiment"
+    seen.add(u.update_hash)
+    return True, ""
+
+
+def _mean_cosines(U: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(U, axis=1)
+    Un = U / np.where(norms > 0, norms, 1.0)[:, None]
+    C = Un @ Un.T
+    k = len(U)
+    return (C.sum(axis=1) - np.diag(C)) / max(1, k - 1)
+
+
+def apply_collusion(cfg: RoundConfig, updates: list[LocalUpdate], round_no: int) -> None:
+    """ALIE / min-max: malicious hospitals replace their update with one crafted from the
+    benign updates of the round (they collude and see them), then re-sign it."""
+    if cfg.attack not in ("alie", "min_max"):
+        return
+    bad = [u for u in updates if u.hospital in cfg.malicious]
+    good = np.array([u.vector for u in updates if u.hospital not in cfg.malicious])
+    if not bad or len(good) == 0:
+        return
+    crafted = atk.alie(good, len(updates), len(bad)) if cfg.attack == "alie" else atk.min_max(good)
+    for u in bad:
+        u.vector, u.malicious, u.attack = crafted.copy(), True, cfg.attack
+        sign(cfg, u, round_no)
+
+
+def finish_round(cfg: RoundConfig, global_vector: np.ndarray, updates: list[LocalUpdate], X_val: np.ndarray,
+                 y_val: np.ndarray, round_no: int, *, X_root: np.ndarray | None = None, y_root: np.ndarray | None = None,
+                 X_test: np.ndarray | None = None, y_test: np.ndarray | None = None, sink: Sink | None = None) -> RoundOutcome:
+    t0 = time.perf_counter()
+    sink = sink or (lambda kind, payload: None)
+    updates = sorted(updates, key=lambda u: u.hospital)
+    apply_collusion(cfg, updates, round_no)
+    seen: set[str] = set()
+    sig = [check_signature(cfg, u, round_no, seen) for u in updates]
+    for u, (ok, _) in zip(updates, sig, strict=True):
+        sink("update", {"experiment": cfg.experiment, "round": round_no, "hospital": u.hospital,
+                        "update_hash": u.update_hash, "n_samples": u.n_samples, "signature_ok": ok})
+    U = np.array([u.vector for u in updates])
+    norms = np.linalg.norm(U, axis=1)
+    cosines = _mean_cosines(U)
+    candidates = [unflatten(cfg.spec, global_vector + u.vector) for u in updates]
+    encrypted = cfg.encrypted and cfg.defense == "verification"
+    verdicts: list[Verdict] = verify_models(cfg.spec, candidates, X_val, y_val, encrypted=encrypted, norms=norms,
+                                            n_parties=cfg.n_parties, seed=cfg.seed * 1000 + round_no)
+    valid = np.array([ok for ok, _ in sig])
+    status, aggregated, robust_delta = _defend(cfg, U, valid, verdicts, global_vector, X_root, y_root)
+    for i, (ok, why) in enumerate(sig):
+        if not ok:
+            status[i], aggregated[i] = POISONED, False
+            verdicts[i].reason = "rejected: " + why
+    accepted = np.flatnonzero(aggregated)
+    if len(accepted) == 0:
+        new_global = global_vector.copy()
+    elif cfg.defense in ("verification", "none"):
+        counts = np.array([updates[i].n_samples for i in accepted], dtype=np.float64)
+        if encrypted:
+            from .smpc import secure_weighted_sum
+
+            delta = secure_weighted_sum([U[i] for i in accepted], list(counts / counts.sum()),
+                                        n_parties=cfg.n_parties, seed=cfg.seed * 1000 + round_no)
+        else:
+            delta = fedavg(U[accepted], counts).vector
+        new_global = global_vector + delta
+    else:
+        new_global = global_vector + robust_delta
+    records = []
+    for i, u in enumerate(updates):
+        v = verdicts[i]
+        rec = UpdateRecord(u.hospital, round_no, u.malicious, u.attack, v.accuracy, v.loss, float(norms[i]),
+                           float(cosines[i]), status[i], bool(aggregated[i]), encrypted, v.seconds, sig[i][0],
+                           v.reason if cfg.defense == "verification" or not sig[i][0] else _robust_reason(cfg, status[i]),
+                           u.update_hash)
+        records.append(rec)
+        sink("verdict", {"experiment": cfg.experiment, "round": round_no, "hospital": u.hospital,
+                         "status": rec.status, "aggregated": rec.aggregated, "val_accuracy": round(rec.val_accuracy, 6),
+                         "encrypted": encrypted, "reason": rec.reason})
+    metrics = {}
+    if X_test is not None:
+        weights = unflatten(cfg.spec, new_global)
+        metrics = {k: (round(v, 6) if v is not None else None) for k, v in evaluate(cfg.spec, weights, X_test, y_test).items()}
+        if cfg.attack == "backdoor":
+            p = cfg.attack_settings
+            metrics["backdoor_success"] = round(atk.backdoor_success_rate(
+                lambda X: predict(cfg.spec, weights, X), X_test, y_test, **p), 6)
+    g_hash = model_hash(new_global)
+    sink("global_model", {"experiment": cfg.experiment, "round": round_no, "model_hash": g_hash,
+                          "defense": cfg.defense, "aggregated": [int(updates[i].hospital) for i in accepted],
+                          "metrics": metrics})
+    return RoundOutcome(round_no, new_global, g_hash, records, metrics, time.perf_counter() - t0)
+
+
+def _defend(cfg: RoundConfig, U, valid, verdicts, global_vector, X_root, y_root):
+    """Predicted status, aggregated flag per update and, for robust aggregators, their aggregate
+    (computed over the updates whose signature verified)."""
+    k = len(U)
+    if cfg.defense == "verification":
+        status = [v.status for v in verdicts]
+        return status, np.array([s == BENIGN for s in status]), None
+    if cfg.defense == "none":
+        return [BENIGN] * k, np.ones(k, bool), None
+    params = dict(cfg.defense_params)
+    n_bad = params.pop("n_malicious", len(cfg.malicious))
+    rows = np.flatnonzero(valid)
+    U = U[rows]
+    if len(rows) == 0:
+        return [POISONED] * k, np.zeros(k, bool), None
+    if cfg.defense in ("krum", "multi_krum"):
+        result = AGGREGATORS[cfg.defense](U, n_malicious=n_bad, **params)
+    elif cfg.defense == "fltrust":
+        if X_root is None:
+            raise ValueError("FLTrust needs the server's root dataset")
+        server = train_local(cfg.spec, unflatten(cfg.spec, global_vector), X_root, y_root, epochs=cfg.local_epochs,
+                             learning_rate=cfg.learning_rate, batch_size=cfg.batch_size, seed=cfg.seed)
+        result = AGGREGATORS["fltrust"](U, flatten(server) - global_vector)
+    else:
+        result = AGGREGATORS[cfg.defense](U, **params)
+    selected = np.zeros(k, bool)
+    selected[rows[result.selected]] = True
+    return [BENIGN if s else POISONED for s in selected], selected, result.vector
+
+
+def _robust_reason(cfg: RoundConfig, status: str) -> str:
+    if cfg.defense in ("median", "trimmed_mean"):
+        return f"{cfg.defense.replace('_', ' ')} uses every update coordinate-wise; it does not classify updates"
+    if cfg.defense == "none":
+        return "no defense: every update is aggregated"
+    return f"{cfg.defense} {'selected' if status == BENIGN else 'excluded'} this update"
+
+
+# --- whole experiments in one process (shell, benchmarks, tests) -------------------------
+
+def initial_vector(cfg: RoundConfig) -> np.ndarray:
+    return flatten(init_weights(cfg.spec, cfg.seed))
+
+
+def run_round(cfg: RoundConfig, data: FederatedData, global_vector: np.ndarray, round_no: int,
+              sink: Sink | None = None) -> RoundOutcome:
+    updates = [hospital_update(cfg, h, global_vector, *data.hospital(h), round_no) for h in range(cfg.n_hospitals)]
+    X_root, y_root = data.root
+    return finish_round(cfg, global_vector, updates, data.X_val, data.y_val, round_no, X_root=X_root, y_root=y_root,
+                        X_test=data.X_test, y_test=data.y_test, sink=sink)
+
+
+def run_experiment(cfg: RoundConfig, data: FederatedData, rounds: int, sink: Sink | None = None,
+                   on_round: Callable[[RoundOutcome], None] | None = None) -> list[RoundOutcome]:
+    vector = initial_vector(cfg)
+    history = []
+    for r in range(1, rounds + 1):
+        outcome = run_round(cfg, data, vector, r, sink)
+        vector = outcome.global_vector
+        history.append(outcome)
+        if on_round:
+            on_round(outcome)
+    return history
+
+
+def centralised_reference(cfg: RoundConfig, data: FederatedData, rounds: int) -> dict:
+    """The same model trained on the pooled training data for rounds x local epochs."""
+    weights = train_centralised(cfg.spec, data.X_train, data.y_train, epochs=rounds * cfg.local_epochs,
+                                learning_rate=cfg.learning_rate, batch_size=cfg.batch_size, seed=cfg.seed)
+    return {k: (round(v, 6) if v is not None else None) for k, v in evaluate(cfg.spec, weights, data.X_test, data.y_test).items()}
+
+
+def detection_metrics(records: list[UpdateRecord]) -> dict[str, float | None]:
+    """Precision, recall and false-positive rate of the predicted status against ground truth."""
+    tp = sum(r.malicious and r.status == POISONED for r in records)
+    fp = sum((not r.malicious) and r.status == POISONED for r in records)
+    fn = sum(r.malicious and r.status != POISONED for r in records)
+    tn = sum((not r.malicious) and r.status != POISONED for r in records)
+    return {
+        "tp": tp, "fp": fp, "fn": fn, "tn": tn,
+        "precision": tp / (tp + fp) if tp + fp else None,
+        "recall": tp / (tp + fn) if tp + fn else None,
+        "false_positive_rate": fp / (fp + tn) if fp + tn else None,
+    }

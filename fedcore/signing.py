@@ -1,0 +1,414 @@
+"""Identities, signed update envelopes and encrypted envelopes (pycryptodome).
+
+Every hospital and every ledger authority holds an :class:`Identity` (an ECDSA P-256 key pair).
+
+* Signatures are raw ``r || s`` (64 bytes) over SHA-256. Signing uses deterministic nonces
+  (RFC 6979, allowed by FIPS 186-5): a weak or repeated random ``k`` would leak the private key,
+  and a derived ``k`` removes that risk. The signatures are ordinary ECDSA signatures and are
+  verified with the FIPS 186-3 verifier.
+* :func:`sign_update` binds an update's SHA-256 to experiment, round, hospital and a fresh
+  nonce; :class:`UpdateVerifier` rejects forged, replayed, re-addressed updates and unknown
+  signers, each with its own reason code.
+* :func:`seal_for` / :func:`open_from` carry secret shares between parties: static ECDH
+  (P-256) + HKDF-SHA256 to an AES-256-GCM key bound to both public keys and to the
+  associated data, so an envelope can be neither read nor re-addressed by anyone else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from Crypto.Cipher import AES
+from Crypto.Hash import SHA256
+from Crypto.Protocol.DH import key_agreement
+from Crypto.Protocol.KDF import HKDF
+from Crypto.PublicKey import ECC
+from Crypto.Signature import DSS
+
+CURVE = "P-256"
+# Order n of the P-256 base point (FIPS 186-4, D.1.2.3): private scalars live in [1, n-1].
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+_P256_NAMES = {"NIST P-256", "p256", "P-256", "prime256v1", "secp256r1"}
+_GCM_NONCE, _GCM_TAG = 12, 16
+
+
+class SigningError(ValueError):
+    """A key or envelope problem, with a reason a person can read."""
+
+
+class Identity:
+    """An ECDSA P-256 key pair. Construct with :meth:`generate`, :meth:`from_seed` or
+    :meth:`load_encrypted`; the private key never leaves the object unencrypted."""
+
+    def __init__(self, key: ECC.EccKey) -> None:
+        if not key.has_private():
+            raise SigningError("an identity needs a private key, not only a public key")
+        if key.curve not in _P256_NAMES:
+            raise SigningError(f"the key is on {key.curve}, expected P-256")
+        self._key = key
+
+    @classmethod
+    def generate(cls) -> Identity:
+        return cls(ECC.generate(curve=CURVE))
+
+    @classmethod
+    def from_seed(cls, seed: bytes) -> Identity:
+        """A reproducible identity for simulated hospitals of a seeded experiment and tests.
+
+        The private scalar is SHA-256(seed) reduced into [1, n-1]; never use it for real keys.
+        """
+        d = int.from_bytes(hashlib.sha256(b"fedhealth-identity|" + seed).digest(), "big")
+        return cls(ECC.construct(curve=CURVE, d=d % (P256_ORDER - 1) + 1))
+
+    @classmethod
+    def from_scalar(cls, d: int) -> Identity:
+        """The identity whose private scalar is ``d`` (e.g. rebuilt from Shamir shares)."""
+        if not 1 <= d < P256_ORDER:
+            raise SigningError("a P-256 private scalar must lie in [1, n-1]")
+        return cls(ECC.construct(curve=CURVE, d=d))
+
+    @property
+    def scalar(self) -> int:
+        """The private scalar; only for secret-sharing the key (Bonawitz recovery)."""
+        return int(self._key.d)
+
+    @property
+    def public_pem(self) -> str:
+        return self._key.public_key().export_key(format="PEM")
+
+    @property
+    def fingerprint(self) -> str:
+        return public_fingerprint(self.public_pem)
+
+    def sign(self, data: bytes) -> bytes:
+        """64-byte raw ``r || s`` ECDSA signature of SHA-256(data)."""
+        return DSS.new(self._key, "deterministic-rfc6979").sign(SHA256.new(data))
+
+    def export_encrypted(self, passphrase: str) -> str:
+        """PKCS#8 PEM, protected with PBKDF2-HMAC-SHA256 (100k iterations) and AES-256-CBC."""
+        if not passphrase:
+            raise SigningError("a passphrase is required to store a private key")
+        return self._key.export_key(
+            format="PEM",
+            passphrase=passphrase,
+            use_pkcs8=True,
+            protection="PBKDF2WithHMAC-SHA256AndAES256-CBC",
+            prot_params={"iteration_count": 100_000},
+        )
+
+    @classmethod
+    def load_encrypted(cls, pem: str, passphrase: str) -> Identity:
+        # An unencrypted PEM would load whatever the passphrase: refuse it, keys are stored encrypted.
+        if "ENCRYPTED PRIVATE KEY" not in pem:
+            raise SigningError(
+                "not an encrypted private key (expected an ENCRYPTED PRIVATE KEY PEM)"
+            )
+        try:
+            key = ECC.import_key(pem, passphrase=passphrase)
+        except (ValueError, IndexError, TypeError) as exc:
+            raise SigningError(
+                "cannot decrypt the private key: wrong passphrase or damaged key"
+            ) from exc
+        return cls(key)
+
+    def agree(self, peer_public_pem: str, info: bytes) -> bytes:
+        """Static ECDH with the peer's public key, then HKDF-SHA256 to 32 bytes bound to ``info``.
+
+        Both sides obtain the same key, which is what pairwise masks and envelopes need.
+        """
+        peer = _load_public(peer_public_pem)
+        return key_agreement(
+            static_priv=self._key,
+            static_pub=peer,
+            kdf=lambda z: HKDF(z, 32, salt=b"fedhealth-ecdh", hashmod=SHA256, context=info),
+        )
+
+
+def _load_public(pem: str) -> ECC.EccKey:
+    try:
+        key = ECC.import_key(pem)
+    except (ValueError, IndexError, TypeError) as exc:
+        raise SigningError("not a valid public key") from exc
+    if key.curve not in _P256_NAMES:
+        raise SigningError(f"public key is on {key.curve}, expected P-256")
+    return key.public_key()
+
+
+def public_fingerprint(public_pem: str) -> str:
+    """Short stable name of a public key (first 16 hex digits of SHA-256 of its PEM)."""
+    return hashlib.sha256(public_pem.strip().encode()).hexdigest()[:16]
+
+
+def verify_signature(public_pem: str, data: bytes, signature: bytes) -> bool:
+    """True only for a valid signature; garbage (key, signature or data type) gives False."""
+    try:
+        DSS.new(_load_public(public_pem), "fips-186-3").verify(SHA256.new(data), signature)
+    except (ValueError, TypeError, AttributeError, IndexError):
+        return False
+    return True
+
+
+# --- signed update envelopes -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignedUpdate:
+    """A hospital's signature over (experiment, round, hospital, SHA-256 of the update, nonce).
+
+    The payload itself travels separately (or secret-shared); only its hash is signed, so the
+    envelope is small and can be logged in the ledger as is.
+    """
+
+    experiment: str
+    round_no: int
+    hospital: str
+    payload_sha256: str
+    nonce: str
+    signature: bytes
+
+    def message(self) -> bytes:
+        return _update_message(
+            self.experiment, self.round_no, self.hospital, self.payload_sha256, self.nonce
+        )
+
+    def to_dict(self) -> dict[str, str | int]:
+        return {
+            "experiment": self.experiment,
+            "round_no": self.round_no,
+            "hospital": self.hospital,
+            "payload_sha256": self.payload_sha256,
+            "nonce": self.nonce,
+            "signature": self.signature.hex(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, object]) -> SignedUpdate:
+        try:
+            return cls(
+                str(d["experiment"]),
+                int(d["round_no"]),
+                str(d["hospital"]),
+                str(d["payload_sha256"]),
+                str(d["nonce"]),
+                bytes.fromhex(str(d["signature"])),
+            )
+        except (KeyError, ValueError, TypeError) as exc:
+            raise SigningError(f"malformed signed update: {exc}") from exc
+
+
+def _update_message(
+    experiment: str, round_no: int, hospital: str, payload_sha256: str, nonce: str
+) -> bytes:
+    # Canonical JSON: unambiguous field boundaries, so no two addresses encode the same bytes.
+    body = {
+        "v": 1,
+        "experiment": experiment,
+        "round": round_no,
+        "hospital": hospital,
+        "sha256": payload_sha256,
+        "nonce": nonce,
+    }
+    return b"fedhealth-update|" + json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+
+def sign_update(
+    identity: Identity,
+    *,
+    experiment: str,
+    round_no: int,
+    hospital: str | int,
+    payload: bytes,
+    nonce: bytes | None = None,
+) -> SignedUpdate:
+    """Sign ``payload`` for one experiment, round and hospital. ``nonce`` defaults to 16 random
+    bytes; pass one only to reproduce a signature (tests, seeded demos)."""
+    nonce_hex = (secrets.token_bytes(16) if nonce is None else nonce).hex()
+    digest = hashlib.sha256(payload).hexdigest()
+    msg = _update_message(experiment, int(round_no), str(hospital), digest, nonce_hex)
+    return SignedUpdate(
+        experiment, int(round_no), str(hospital), digest, nonce_hex, identity.sign(msg)
+    )
+
+
+class VerificationError(ValueError):
+    """An update was rejected. ``code`` is one of UNKNOWN_SIGNER, READDRESSED, TAMPERED,
+    FORGED, REPLAY; ``reason`` is the sentence to show or log."""
+
+    UNKNOWN_SIGNER, READDRESSED, TAMPERED, FORGED, REPLAY = (
+        "unknown_signer",
+        "readdressed",
+        "tampered",
+        "forged",
+        "replay",
+    )
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code, self.reason = code, reason
+
+
+@dataclass(frozen=True)
+class VerificationResult:
+    ok: bool
+    code: str = ""
+    reason: str = ""
+
+
+class UpdateVerifier:
+    """The aggregator's gate: accepts each signed update at most once, and only from a known
+    hospital, for the round it is collecting.
+
+    ``signers`` maps hospital id -> public PEM. The verifier remembers every accepted nonce
+    and every accepted (experiment, round, hospital), so a replayed envelope and a second
+    update from the same hospital in the same round are both refused. Not thread-safe: one
+    verifier per aggregation.
+    """
+
+    def __init__(self, signers: Mapping[str | int, str]) -> None:
+        self._signers = {str(h): pem for h, pem in signers.items()}
+        self._nonces: set[str] = set()
+        self._slots: set[tuple[str, int, str]] = set()
+
+    def verify(
+        self,
+        update: SignedUpdate,
+        payload: bytes,
+        *,
+        experiment: str,
+        round_no: int,
+        hospital: str | int,
+    ) -> None:
+        """Raise :class:`VerificationError` unless ``update`` is a fresh, genuine signature of
+        ``payload`` by ``hospital`` for this experiment and round; on success remember it."""
+        hospital = str(hospital)
+        E = VerificationError
+        public = self._signers.get(hospital)
+        if public is None:
+            raise E(
+                E.UNKNOWN_SIGNER,
+                f"unknown signer: hospital {hospital!r} has no registered public key",
+            )
+        expected = (experiment, int(round_no), hospital)
+        got = (update.experiment, update.round_no, update.hospital)
+        if got != expected:
+            raise E(
+                E.READDRESSED,
+                f"re-addressed update: signed for experiment {got[0]!r}, round {got[1]}, "
+                f"hospital {got[2]!r}; expected experiment {expected[0]!r}, round "
+                f"{expected[1]}, hospital {expected[2]!r}",
+            )
+        if not hmac.compare_digest(hashlib.sha256(payload).hexdigest(), update.payload_sha256):
+            raise E(
+                E.TAMPERED,
+                "tampered update: the payload does not match the SHA-256 that was signed",
+            )
+        if not verify_signature(public, update.message(), update.signature):
+            raise E(
+                E.FORGED,
+                f"forged signature: it does not verify with hospital {hospital!r}'s public key",
+            )
+        if update.nonce in self._nonces:
+            raise E(E.REPLAY, f"replayed update: nonce {update.nonce} was already accepted")
+        if expected in self._slots:
+            raise E(
+                E.REPLAY,
+                f"replayed update: hospital {hospital!r} already submitted an update "
+                f"for round {expected[1]} of experiment {expected[0]!r}",
+            )
+        self._nonces.add(update.nonce)
+        self._slots.add(expected)
+
+    def check(
+        self,
+        update: SignedUpdate,
+        payload: bytes,
+        *,
+        experiment: str,
+        round_no: int,
+        hospital: str | int,
+    ) -> VerificationResult:
+        """:meth:`verify` as a result object, for pipelines that record rejections and go on."""
+        try:
+            self.verify(
+                update, payload, experiment=experiment, round_no=round_no, hospital=hospital
+            )
+        except VerificationError as exc:
+            return VerificationResult(False, exc.code, exc.reason)
+        return VerificationResult(True)
+
+
+# --- encrypted envelopes for shares in transit -------------------------------------------
+
+
+def _envelope_key(
+    me: Identity, peer_public_pem: str, sender_pem: str, recipient_pem: str, associated_data: bytes
+) -> bytes:
+    # Binding both public keys in order makes the key direction-specific: an envelope from A to
+    # B cannot be reflected back to A as if B had sent it.
+    info = b"|".join(
+        [
+            b"fedhealth-envelope-v1",
+            public_fingerprint(sender_pem).encode(),
+            public_fingerprint(recipient_pem).encode(),
+            hashlib.sha256(associated_data).digest(),
+        ]
+    )
+    return me.agree(peer_public_pem, info)
+
+
+def seal_for(
+    recipient_public_pem: str,
+    sender_identity: Identity,
+    plaintext: bytes,
+    associated_data: bytes = b"",
+) -> bytes:
+    """Encrypt ``plaintext`` for one recipient: ECDH + HKDF-SHA256 + AES-256-GCM.
+
+    Layout: nonce (12) || tag (16) || ciphertext. ``associated_data`` (experiment, round,
+    party, ...) is authenticated, not encrypted: the recipient must supply the same bytes.
+    """
+    key = _envelope_key(
+        sender_identity,
+        recipient_public_pem,
+        sender_identity.public_pem,
+        recipient_public_pem,
+        associated_data,
+    )
+    cipher = AES.new(key, AES.MODE_GCM, nonce=secrets.token_bytes(_GCM_NONCE))
+    cipher.update(associated_data)
+    ciphertext, tag = cipher.encrypt_and_digest(plaintext)
+    return cipher.nonce + tag + ciphertext
+
+
+def open_from(
+    sender_public_pem: str,
+    recipient_identity: Identity,
+    envelope: bytes,
+    associated_data: bytes = b"",
+) -> bytes:
+    """Decrypt an envelope from :func:`seal_for`; raise :class:`SigningError` if it was
+    tampered with, truncated, sent by someone else, meant for someone else or re-addressed."""
+    if len(envelope) < _GCM_NONCE + _GCM_TAG:
+        raise SigningError("envelope is truncated")
+    key = _envelope_key(
+        recipient_identity,
+        sender_public_pem,
+        sender_public_pem,
+        recipient_identity.public_pem,
+        associated_data,
+    )
+    nonce, tag = envelope[:_GCM_NONCE], envelope[_GCM_NONCE : _GCM_NONCE + _GCM_TAG]
+    cipher = AES.new(key, AES.MODE_GCM, nonce=nonce)
+    cipher.update(associated_data)
+    try:
+        return cipher.decrypt_and_verify(envelope[_GCM_NONCE + _GCM_TAG :], tag)
+    except ValueError as exc:
+        raise SigningError(
+            "envelope failed authentication: tampered, re-addressed, "
+            "or not between these two parties"
+        ) from exc

@@ -1,0 +1,181 @@
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.neural_network import MLPClassifier
+
+from fedcore import data
+from fedcore.local import train_centralised, train_local
+from fedcore.model import (
+    ModelSpec,
+    evaluate,
+    flatten,
+    init_weights,
+    n_params,
+    predict,
+    predict_proba,
+    unflatten,
+)
+
+
+@pytest.fixture(scope="module")
+def bc():
+    t = data.load_builtin("breast_cancer")
+    split = data.holdout_split(t.y, seed=3)
+    scaler = data.Standardizer().fit(t.X[split.train])
+    return t, split, scaler.transform(t.X)
+
+
+def test_flatten_unflatten_round_trip():
+    spec = ModelSpec("mlp", 7, 3, (5, 4))
+    w = init_weights(spec, 1)
+    v = flatten(w)
+    assert v.size == n_params(spec) == 7 * 5 + 5 + 5 * 4 + 4 + 4 * 3 + 3
+    assert all(np.array_equal(a, b) for a, b in zip(unflatten(spec, v), w, strict=True))
+    with pytest.raises(ValueError, match="needs"):
+        unflatten(spec, v[:-1])
+
+
+def test_forward_pass_equals_sklearn(bc):
+    t, split, X = bc
+    mlp = MLPClassifier((64, 32), max_iter=50, random_state=0).fit(X[split.train], t.y[split.train])
+    spec = ModelSpec("mlp", 30, 2)
+    w = [m for pair in zip(mlp.coefs_, mlp.intercepts_, strict=True) for m in pair]
+    np.testing.assert_allclose(predict_proba(spec, w, X), mlp.predict_proba(X), atol=1e-9)
+    lr = LogisticRegression(max_iter=500).fit(X[split.train], t.y[split.train])
+    spec = ModelSpec("logreg", 30, 2)
+    w = [lr.coef_.T, lr.intercept_]
+    np.testing.assert_allclose(predict_proba(spec, w, X), lr.predict_proba(X), atol=1e-9)
+    assert np.array_equal(predict(spec, w, X), lr.predict(X))
+
+
+def test_builtin_datasets_have_positive_disease_class():
+    for name, rows, d in [("breast_cancer", 569, 30), ("pima", 532, 7), ("biopsy", 699, 9)]:
+        t = data.load_builtin(name)
+        assert t.X.shape == (rows, d) and set(np.unique(t.y)) == {0, 1}
+        assert not np.isnan(t.X).any()
+    assert data.load_builtin("breast_cancer").class_counts() == {"benign": 357, "malignant": 212}
+    assert data.load_builtin("pima").class_counts() == {"no diabetes": 355, "diabetes": 177}
+
+
+def test_synthetic_ehr_is_deterministic_balanced_and_learnable():
+    a = data.synthetic_ehr(4000, 0.25, seed=5)
+    b = data.synthetic_ehr(4000, 0.25, seed=5)
+    assert np.array_equal(a.X, b.X) and np.array_equal(a.y, b.y)
+    assert abs(a.y.mean() - 0.25) < 0.01
+    s = data.holdout_split(a.y, seed=0)
+    X = data.Standardizer().fit(a.X[s.train]).transform(a.X)
+    lr = LogisticRegression(max_iter=500).fit(X[s.train], a.y[s.train])
+    assert 0.75 < lr.score(X[s.test], a.y[s.test]) < 0.99
+    with pytest.raises(data.DataError, match="rows"):
+        data.synthetic_ehr(2_000_000)
+
+
+def test_holdout_split_is_disjoint_stratified():
+    y = np.array([0] * 300 + [1] * 100)
+    s = data.holdout_split(y, validation_fraction=0.15, test_fraction=0.2, seed=1)
+    all_idx = np.concatenate([s.train, s.validation, s.test])
+    assert len(np.unique(all_idx)) == len(all_idx) == 400
+    assert abs(y[s.test].mean() - 0.25) < 0.02
+
+
+@pytest.mark.parametrize("scheme, alpha", [("iid", 0.5), ("dirichlet", 0.1), ("dirichlet", 100.0)])
+def test_partitions_cover_rows_once_and_are_deterministic(scheme, alpha):
+    y = np.random.default_rng(0).integers(0, 2, 2000)
+    parts = data.partition(y, 20, scheme=scheme, alpha=alpha, seed=4)
+    flat = np.concatenate(parts)
+    assert len(flat) == len(np.unique(flat)) == 2000
+    assert min(len(p) for p in parts) >= 2
+    again = data.partition(y, 20, scheme=scheme, alpha=alpha, seed=4)
+    assert all(np.array_equal(a, b) for a, b in zip(parts, again, strict=True))
+    mixes = np.array([y[p].mean() for p in parts])
+    if scheme == "iid":
+        assert np.all(np.abs(mixes - y.mean()) < 0.05)
+    elif alpha < 1:
+        assert mixes.std() > 0.2  # strongly skewed label mixes
+    else:
+        assert mixes.std() < 0.1
+
+
+def test_partition_refuses_impossible_requests():
+    with pytest.raises(ValueError, match="cannot give"):
+        data.partition(np.zeros(10, int), 20)
+    with pytest.raises(ValueError, match="unknown partition"):
+        data.partition(np.zeros(100, int), 2, scheme="zipf")
+
+
+GOOD = "age,glucose,smoker,outcome\n" + "".join(
+    f"{30 + i},{90 + i % 17},{'yes' if i % 3 else 'no'},{'sick' if i % 2 else 'well'}\n" for i in range(40)
+)
+
+
+def test_good_csv_parses_with_categorical_one_hot():
+    t = data.read_csv_upload(GOOD.encode(), "outcome")
+    assert t.X.shape == (40, 4)
+    assert t.feature_names == ["age", "glucose", "smoker=no", "smoker=yes"]
+    assert t.class_names == ["sick", "well"]
+    semi = GOOD.replace(",", ";").encode()
+    assert data.read_csv_upload(semi, "outcome").X.shape == (40, 4)
+
+
+@pytest.mark.parametrize(
+    "content, target, message",
+    [
+        (b"", "outcome", "empty"),
+        (GOOD.encode("utf-16"), "outcome", "not UTF-8"),
+        (GOOD.replace("age,", ",", 1).encode(), "outcome", "header of column 1 is empty"),
+        (GOOD.replace("glucose", "age", 1).encode(), "outcome", "column 'age': this column name appears twice"),
+        (GOOD.encode(), "diagnosis", "target column 'diagnosis' is not in the header"),
+        (GOOD.replace("35,", "35,1,", 1).encode(), "outcome", "row 7: has 5 cells"),
+        (GOOD.replace(",well\n", ",sick\n").encode(), "outcome", "single class"),
+        (b"age,outcome\n1,a\n2,b\n", "outcome", "at least 20 are needed"),
+        (GOOD.replace("\n31,", "\nthirty,", 1).encode(), "outcome", "row 3 / column 'age': 'thirty' is not a number"),
+        (GOOD.encode(), "outcome", None),
+    ],
+)
+def test_bad_csv_names_row_and_column(content, target, message):
+    if message is None:
+        data.read_csv_upload(content, target)  # one text cell in a numeric column: categorical
+        return
+    with pytest.raises(data.DataError, match=message):
+        data.read_csv_upload(content, target)
+
+
+def test_csv_non_numeric_in_numeric_column_names_row_and_column():
+    rows = "x,outcome\n" + "".join(f"{v},{i % 2}\n" for i, v in enumerate([*range(35), *[f"t{i}" for i in range(31)]]))
+    with pytest.raises(data.DataError, match="row 37 / column 'x'.*not a number"):
+        data.read_csv_upload(rows.encode(), "outcome")
+
+
+def test_csv_too_many_missing_and_size_limit():
+    rows = "x,y,outcome\n" + "".join(f"{'' if i % 2 else i},{i},{i % 2}\n" for i in range(40))
+    with pytest.raises(data.DataError, match="column 'x'.*missing"):
+        data.read_csv_upload(rows.encode(), "outcome")
+    with pytest.raises(data.DataError, match="limit is"):
+        data.read_csv_upload(GOOD.encode(), "outcome", max_bytes=100)
+
+
+def test_local_training_warm_starts_from_the_global_weights(bc):
+    t, split, X = bc
+    for kind in ("mlp", "logreg"):
+        spec = ModelSpec(kind, 30, 2)
+        w0 = init_weights(spec, 0)
+        tiny = train_local(spec, w0, X[split.train][:20], t.y[split.train][:20], epochs=1, learning_rate=1e-9)
+        assert np.abs(flatten(tiny) - flatten(w0)).max() < 1e-6
+        trained = train_local(spec, w0, X[split.train], t.y[split.train], epochs=5, learning_rate=0.01, seed=1)
+        assert evaluate(spec, trained, X[split.test], t.y[split.test])["accuracy"] > evaluate(spec, w0, X[split.test], t.y[split.test])["accuracy"]
+
+
+def test_local_training_with_a_missing_class_and_determinism(bc):
+    t, split, X = bc
+    spec = ModelSpec("mlp", 30, 2)
+    only_benign = X[split.train][t.y[split.train] == 0][:15]
+    w = train_local(spec, init_weights(spec, 0), only_benign, np.zeros(15, int), epochs=1, learning_rate=0.01, seed=2)
+    again = train_local(spec, init_weights(spec, 0), only_benign, np.zeros(15, int), epochs=1, learning_rate=0.01, seed=2)
+    assert np.array_equal(flatten(w), flatten(again))
+
+
+def test_centralised_mlp_reaches_95_percent(bc):
+    t, split, X = bc
+    spec = ModelSpec("mlp", 30, 2)
+    w = train_centralised(spec, X[split.train], t.y[split.train], epochs=20, learning_rate=0.01)
+    assert evaluate(spec, w, X[split.test], t.y[split.test])["accuracy"] > 0.95

@@ -1,0 +1,93 @@
+import numpy as np
+import pytest
+
+from fedcore import aggregation as agg
+from fedcore import attacks as atk
+from fedcore.aggregation import pairwise_sq_distances
+from fedcore.verification import BENIGN, POISONED, judge
+
+rng = np.random.default_rng(0)
+
+
+def honest(k=10, p=50):
+    return rng.normal(1.0, 0.1, (k, p))
+
+
+def test_fedavg_weights_by_sample_counts():
+    U = np.array([[1.0, 2.0], [3.0, 6.0]])
+    np.testing.assert_allclose(agg.fedavg(U, [1, 3]).vector, [2.5, 5.0])
+    with pytest.raises(ValueError):
+        agg.fedavg(U, [0, 0])
+
+
+def test_krum_picks_from_the_cluster_and_multi_krum_drops_outliers():
+    U = honest()
+    U[:3] = rng.normal(-20, 1, (3, 50))
+    r = agg.krum(U, n_malicious=3)
+    assert r.selected.sum() == 1 and not r.selected[:3].any()
+    m = agg.multi_krum(U, n_malicious=3)
+    assert m.selected.sum() == 7 and not m.selected[:3].any()
+    np.testing.assert_allclose(m.vector, U[3:].mean(axis=0))
+
+
+def test_median_and_trimmed_mean_ignore_outliers():
+    U = honest()
+    U[0] = 1e6
+    assert np.abs(agg.median(U).vector - 1.0).max() < 0.2
+    assert np.abs(agg.trimmed_mean(U, beta=0.1).vector - 1.0).max() < 0.2
+    assert np.abs(agg.fedavg(U).vector - 1.0).min() > 1e4  # plain averaging is dragged away
+    with pytest.raises(ValueError, match="trims every"):
+        agg.trimmed_mean(U[:2], beta=0.5)
+
+
+def test_fltrust_gives_zero_trust_to_opposite_updates():
+    U = honest(5)
+    U[0] = -U[1] * 50
+    r = agg.fltrust(U, server_update=np.ones(50))
+    assert r.scores["trust"][0] == 0 and not r.selected[0]
+    # every trusted update is rescaled to the server update's norm, so their average is no longer
+    assert 0.9 * np.sqrt(50) < np.linalg.norm(r.vector) <= np.sqrt(50) + 1e-9
+
+
+def test_pairwise_distances_match_the_definition():
+    U = honest(6, 8)
+    D = pairwise_sq_distances(U)
+    np.testing.assert_allclose(D[1, 4], ((U[1] - U[4]) ** 2).sum())
+
+
+def test_model_attacks_follow_their_definitions():
+    u = rng.normal(size=20)
+    np.testing.assert_allclose(atk.sign_flip(u, scale=1.0), -u)
+    np.testing.assert_allclose(atk.scaling(u, factor=10), 10 * u)
+    noise = atk.gaussian_noise(u, np.random.default_rng(1), sigma=2.0)
+    assert noise.shape == u.shape and 1.0 < noise.std() < 3.5
+    assert np.array_equal(atk.label_flip(np.array([0, 1, 1]), 2), [1, 0, 0])
+    assert np.array_equal(atk.label_flip(np.array([0, 1, 2]), 3), [2, 1, 0])
+
+
+def test_alie_stays_within_the_benign_spread_and_min_max_respects_its_bound():
+    B = honest(8, 30)
+    crafted = atk.alie(B, n_clients=10, n_malicious=2)
+    assert np.all(crafted <= B.mean(axis=0)) and np.all(crafted >= B.min(axis=0) - B.std(axis=0))
+    mm = atk.min_max(B)
+    assert ((B - mm) ** 2).sum(axis=1).max() <= pairwise_sq_distances(B).max() + 1e-9
+    assert not np.allclose(mm, B.mean(axis=0))  # it really moved
+
+
+def test_backdoor_sets_trigger_and_target():
+    X = np.zeros((10, 5))
+    y = np.ones(10, dtype=np.int64)
+    Xp, yp = atk.backdoor_data(X, y, np.random.default_rng(0), target=0, trigger_features=2, trigger_value=4.0, poison_fraction=0.5)
+    assert len(Xp) == 15 and np.all(Xp[10:, :2] == 4.0) and np.all(yp[10:] == 0)
+    trig = dict(target=0, trigger_features=2, trigger_value=4.0)
+    assert atk.backdoor_success_rate(lambda Z: (Z[:, 0] < 1).astype(int), X, y, **trig) == 1.0  # obeys the trigger
+    assert atk.backdoor_success_rate(lambda Z: np.ones(len(Z), int), X, y, **trig) == 0.0  # ignores it
+
+
+def test_verification_rule_flags_what_falls_below_the_honest_majority():
+    acc = [0.95, 0.96, 0.94, 0.95, 0.50, 0.97, 0.93]
+    loss = [0.1, 0.12, 0.11, 0.1, 0.9, 0.09, 0.13]
+    verdicts = judge(acc, loss, norms=[1, 1, 1, 1, 1, 1, 40])
+    assert [v[0] for v in verdicts] == [BENIGN] * 4 + [POISONED, BENIGN, POISONED]
+    assert "below the consortium median" in verdicts[4][1] and "norm" in verdicts[6][1]
+    assert all(v[0] == BENIGN for v in judge([0.9] * 5, [0.2] * 5))  # no attack, nothing dropped

@@ -1,0 +1,102 @@
+"""Secure comparison: exact sign bits over the whole ring, ReLU, argmax, and no leakage."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from fedcore.smpc.compare import (
+    argmax_onehot,
+    greater_equal_zero,
+    greater_than_zero,
+    msb_xor,
+    relu,
+    sign_bit,
+)
+from fedcore.smpc.ring import U64, Dealer, Shared, decode, encode, reconstruct, xor_reconstruct
+
+EDGES = np.array([0, 1, 2, 2**62, 2**63 - 1, 2**63, 2**63 + 1, 2**64 - 2, 2**64 - 1], dtype=U64)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(st.integers(0, 2**64 - 1), min_size=1, max_size=50),
+    st.integers(2, 5),
+    st.integers(0, 2**32),
+)
+def test_sign_bit_is_exact_on_any_ring_element(words, n, seed):
+    raw = np.concatenate([np.array(words, dtype=U64), EDGES])
+    d = Dealer(n, np.random.default_rng(seed))
+    got = reconstruct(sign_bit(d, d.share(raw)))
+    assert np.array_equal(got, (raw.view(np.int64) < 0).astype(U64))
+
+
+def test_sign_bit_on_a_large_batch_matches_numpy_and_costs_eight_rounds():
+    rng = np.random.default_rng(3)
+    raw = rng.bit_generator.random_raw(20_000)
+    d = Dealer(3, rng)
+    msb = msb_xor(d, d.share(raw))
+    assert np.array_equal(xor_reconstruct(msb), raw >> U64(63))
+    assert d.rounds == 7  # open c, then 6 Kogge-Stone levels (the daBit round comes next)
+
+
+reals = st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=1, max_size=40).map(np.array)
+
+
+@settings(max_examples=30, deadline=None)
+@given(reals, st.integers(0, 2**32))
+def test_relu_and_comparisons_agree_with_plaintext_on_fixed_point_values(x, seed):
+    d = Dealer(3, np.random.default_rng(seed))
+    X = d.share(encode(x))
+    xq = decode(encode(x))  # what the parties actually compute on
+    assert np.array_equal(decode(reconstruct(relu(d, X))), np.maximum(xq, 0.0))
+    assert np.array_equal(reconstruct(greater_equal_zero(d, X)), (xq >= 0).astype(U64))
+    assert np.array_equal(reconstruct(greater_than_zero(d, X)), (xq > 0).astype(U64))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 30), st.integers(2, 7), st.integers(0, 2**32))
+def test_argmax_picks_the_first_maximum_like_numpy(rows, k, seed):
+    rng = np.random.default_rng(seed)
+    z = np.round(rng.normal(0, 2, (rows, k)), 1)  # coarse values: many ties
+    z[0] = 1.0  # a row of ties
+    d = Dealer(3, rng)
+    onehot = reconstruct(argmax_onehot(d, d.share(encode(z))))
+    assert np.array_equal(onehot, np.eye(k, dtype=U64)[z.argmax(axis=1)])
+
+
+class RecordingDealer(Dealer):
+    """Keeps every value opened during the protocol, to test that they reveal nothing."""
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.seen_arith: list[np.ndarray] = []
+        self.seen_xor: list[np.ndarray] = []
+
+    def exchange(self, *xs: Shared) -> list[np.ndarray]:
+        out = super().exchange(*xs)
+        self.seen_arith += [o.ravel() for o in out]
+        return out
+
+    def exchange_xor(self, *xs: np.ndarray) -> list[np.ndarray]:
+        out = super().exchange_xor(*xs)
+        self.seen_xor += [o.ravel() for o in out]
+        return out
+
+
+def test_everything_opened_during_relu_is_uniform_even_for_a_constant_input():
+    d = RecordingDealer(3, np.random.default_rng(5))
+    relu(d, d.share(encode(np.full(20_000, -2.5))))  # a constant, negative secret
+    assert d.opened == []  # nothing was opened on purpose
+    words = [w for w in d.seen_arith + d.seen_xor if w.max() > 1]
+    bits = [w for w in d.seen_xor if w.max() <= 1]  # the daBit opening: one masked bit each
+    assert len(words) == 1 + 6 * 2 + 2 and len(bits) == 1  # c; d, e per AND level; Beaver e, d
+    for w in words:
+        top = (w >> U64(56)).astype(np.int64)
+        assert stats.chisquare(np.bincount(top, minlength=256)).pvalue > 1e-4
+    assert stats.binomtest(int(bits[0].sum()), bits[0].size).pvalue > 1e-4
+    # the test has power: the secret itself, or anything unmasked, is far from uniform
+    constant = (encode(np.full(20_000, -2.5)) >> U64(56)).astype(np.int64)
+    assert stats.chisquare(np.bincount(constant, minlength=256) + 1).pvalue < 1e-10

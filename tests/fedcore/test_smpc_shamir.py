@@ -1,0 +1,99 @@
+"""Shamir secret sharing and Feldman VSS."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from fedcore.smpc.shamir import (
+    MODP_G,
+    MODP_P,
+    MODP_Q,
+    PRIME,
+    ShareError,
+    feldman_reconstruct,
+    feldman_split,
+    feldman_verify,
+    reconstruct_secret,
+    split_secret,
+)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, PRIME - 1), st.integers(1, 6), st.integers(0, 4), st.integers(0, 2**32))
+def test_any_t_shares_rebuild_the_secret_and_t_minus_1_do_not(secret, t, extra, seed):
+    n = t + extra
+    shares = split_secret(secret, n, t, np.random.default_rng(seed))
+    for subset in itertools.combinations(shares, t):
+        assert reconstruct_secret(list(subset)) == secret
+    if t > 1:
+        for subset in itertools.combinations(shares, t - 1):
+            assert (
+                reconstruct_secret(list(subset)) != secret
+            )  # wrong value, with overwhelming probability
+
+
+def test_fewer_than_t_shares_are_uniform_whatever_the_secret():
+    prime, rng = 101, np.random.default_rng(1)
+    for secret in (0, 50):
+        first_share = [split_secret(secret, 3, 2, rng, prime)[0][1] for _ in range(20_000)]
+        assert stats.chisquare(np.bincount(first_share, minlength=prime)).pvalue > 1e-4
+    # the test has power: with threshold 1 the share is the secret
+    leaked = [split_secret(50, 3, 1, rng, prime)[0][1] for _ in range(1_000)]
+    assert stats.chisquare(np.bincount(leaked, minlength=prime) + 1).pvalue < 1e-10
+
+
+def test_shamir_refuses_bad_parameters():
+    with pytest.raises(ValueError, match="threshold"):
+        split_secret(1, 3, 4)
+    with pytest.raises(ValueError, match=r"\[0, prime\)"):
+        split_secret(PRIME, 3, 2)
+    with pytest.raises(ShareError, match="distinct"):
+        reconstruct_secret([(1, 5), (1, 6)])
+    assert split_secret(7, 3, 2) != split_secret(7, 3, 2)  # unseeded: fresh OS randomness
+
+
+def test_the_feldman_group_is_a_prime_order_subgroup_generated_by_2():
+    assert MODP_P == 2 * MODP_Q + 1 and MODP_P.bit_length() == 2048
+    assert pow(MODP_G, MODP_Q, MODP_P) == 1  # g has order q (q is prime, g != 1)
+
+
+@pytest.fixture(scope="module")
+def feldman():
+    return feldman_split(987654321, 5, 3, np.random.default_rng(7))
+
+
+def test_feldman_valid_shares_verify_and_reconstruct(feldman):
+    assert all(feldman_verify(s, feldman.commitments) for s in feldman.shares)
+    for subset in itertools.combinations(feldman.shares, 3):
+        assert feldman_reconstruct(list(subset), feldman.commitments) == 987654321
+
+
+def test_feldman_names_the_party_with_a_corrupted_share(feldman):
+    shares = list(feldman.shares[:4])
+    shares[2] = (3, (shares[2][1] + 1) % MODP_Q)
+    assert not feldman_verify(shares[2], feldman.commitments)
+    with pytest.raises(ShareError, match="share of party 3 does not match") as info:
+        feldman_reconstruct(shares, feldman.commitments)
+    assert info.value.parties == (3,) and info.value.party == 3
+    shares[0] = (1, 12345)
+    with pytest.raises(ShareError) as info:
+        feldman_reconstruct(shares, feldman.commitments)
+    assert info.value.parties == (1, 3)
+
+
+def test_feldman_detects_a_wrong_commitment_and_blames_the_dealer(feldman):
+    for j in range(3):
+        wrong = list(feldman.commitments)
+        wrong[j] = wrong[j] * MODP_G % MODP_P
+        with pytest.raises(ShareError, match="dealer cheated") as info:
+            feldman_reconstruct(feldman.shares[:3], wrong)
+        assert info.value.parties == (1, 2, 3)
+    with pytest.raises(ShareError, match="need 3 shares"):
+        feldman_reconstruct(feldman.shares[:2], feldman.commitments)
+    assert not feldman_verify((1, feldman.shares[0][1]), [0, *feldman.commitments[1:]])
