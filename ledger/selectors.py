@@ -1,0 +1,94 @@
+"""Reads on the ledger: verification, inclusion proofs, model authenticity, search."""
+
+from __future__ import annotations
+
+import json
+
+from django.db.models import QuerySet
+
+from fedcore import chain
+
+from .models import Authority, Block, Entry
+
+
+def genesis_authorities() -> list[str]:
+    return list(Authority.objects.filter(genesis=True).order_by("id").values_list("public_pem", flat=True))
+
+
+def stored_chain() -> list[chain.StoredBlock]:
+    """Every block with its entries, read in two queries (100,000 entries in a few seconds)."""
+    entries: dict[int, list[chain.StoredEntry]] = {}
+    for block_id, index, kind, payload, h in Entry.objects.order_by("block_id", "index").values_list(
+        "block_id", "index", "kind", "payload", "payload_hash"
+    ).iterator(chunk_size=5000):
+        entries.setdefault(block_id, []).append(chain.StoredEntry(index, kind, payload, h))
+    blocks = []
+    for b in Block.objects.order_by("height").values_list(
+        "id", "height", "prev_hash", "merkle_root", "timestamp", "authority", "signature", "block_hash", "entry_count"
+    ):
+        blocks.append(chain.StoredBlock(*b[1:], entries=entries.get(b[0], [])))
+    return blocks
+
+
+def ledger_verify(*, expected_digest: dict | None = None) -> chain.Report:
+    return chain.verify_chain(stored_chain(), genesis_authorities(), expected_digest=expected_digest)
+
+
+def digest_document(report: chain.Report) -> dict:
+    return {"format": "fedhealth-ledger-digest/1", "height": report.height, "block_hash": report.digest,
+            "entries": report.entries}
+
+
+def parse_digest(text: str) -> dict:
+    try:
+        doc = json.loads(text)
+        if doc.get("format") != "fedhealth-ledger-digest/1":
+            raise ValueError
+        return {"height": int(doc["height"]), "block_hash": str(doc["block_hash"])}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise ValueError("not a FedHealth ledger digest (JSON with format, height and block_hash)") from None
+
+
+def inclusion_proof(entry: Entry) -> dict:
+    hashes = list(entry.block.entries.order_by("index").values_list("payload_hash", flat=True))
+    proof = chain.merkle_proof(hashes, entry.index)
+    b = entry.block
+    header = chain.Header(b.height, b.prev_hash, b.merkle_root, b.timestamp, b.authority, b.entry_count)
+    return {
+        "entry": {"kind": entry.kind, "payload": json.loads(entry.payload), "payload_hash": entry.payload_hash,
+                  "index": entry.index},
+        "proof": [list(p) for p in proof],
+        "block": {"height": b.height, "block_hash": b.block_hash, "header": json.loads(header.encode()),
+                  "signature": b.signature},
+        "valid": chain.verify_proof(entry.payload_hash, proof, b.merkle_root) and header.block_hash() == b.block_hash,
+    }
+
+
+def sealed_model_hash(*, experiment: str, round_no: int) -> str | None:
+    entry = Entry.objects.filter(kind="global_model", experiment=experiment, round_no=round_no).first()
+    return json.loads(entry.payload)["model_hash"] if entry else None
+
+
+def verify_model_hash(*, experiment: str, round_no: int, model_hash: str) -> tuple[bool, str]:
+    """A hospital checks the model it received against the hash sealed for that round."""
+    sealed = sealed_model_hash(experiment=experiment, round_no=round_no)
+    if sealed is None:
+        return False, f"no global model is sealed for experiment {experiment}, round {round_no}"
+    if sealed != model_hash:
+        return False, f"model hash {model_hash[:16]}… differs from the sealed {sealed[:16]}…: do not use this model"
+    return True, f"matches the hash sealed on the ledger for round {round_no}"
+
+
+def block_list(*, experiment: str = "", round_no: int | None = None, hospital: int | None = None) -> QuerySet[Block]:
+    blocks = Block.objects.all()
+    entries = Entry.objects.all()
+    filtered = False
+    if experiment:
+        entries, filtered = entries.filter(experiment=experiment), True
+    if round_no is not None:
+        entries, filtered = entries.filter(round_no=round_no), True
+    if hospital is not None:
+        entries, filtered = entries.filter(hospital=hospital), True
+    if filtered:
+        blocks = blocks.filter(id__in=entries.values("block_id"))
+    return blocks.order_by("-height")

@@ -1,0 +1,133 @@
+"""Writes on the ledger: authorities, appends (sealed blocks), votes."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from django.conf import settings
+from django.db import IntegrityError, OperationalError, transaction
+from django.utils import timezone
+
+from fedcore import chain
+from fedcore.signing import Identity
+
+from .models import Authority, Block, ChainHead, Entry
+
+BLOCK_SIZE = 100
+
+
+class LedgerError(Exception):
+    pass
+
+
+@transaction.atomic
+def ledger_init(*, authorities: int | None = None) -> list[Authority]:
+    """Create the genesis authorities once (idempotent)."""
+    n = authorities or settings.LEDGER_AUTHORITIES
+    existing = list(Authority.objects.filter(genesis=True))
+    for i in range(len(existing), n):
+        ident = Identity.generate()
+        existing.append(Authority.objects.create(
+            name=f"authority-{i + 1}", public_pem=ident.public_pem, fingerprint=ident.fingerprint,
+            private_pem_encrypted=ident.export_encrypted(settings.LEDGER_AUTHORITY_PASSPHRASE), genesis=True,
+        ))
+    ChainHead.objects.get_or_create(id=1)
+    return existing
+
+
+def _active_authorities() -> list[Authority]:
+    auths = list(Authority.objects.filter(active=True).order_by("id"))
+    if not auths:
+        auths = ledger_init()
+    return auths
+
+
+def _index_fields(payload: dict) -> dict:
+    def as_int(v):
+        return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+    return {"experiment": str(payload.get("experiment", ""))[:64], "round_no": as_int(payload.get("round")),
+            "hospital": as_int(payload.get("hospital"))}
+
+
+def ledger_append(*, entries: list[tuple[str, dict]]) -> list[Block]:
+    """Append entries in sealed blocks of up to 100. Safe under concurrency: the chain head row
+    is locked for the whole transaction (on SQLite the write transaction itself serialises), so
+    heights never repeat or skip, and a failure leaves no partial block. Entries already on the
+    chain (same kind and payload) are skipped, so re-running a task stores nothing twice."""
+    prepared, seen = [], set()
+    for kind, payload in entries:
+        text = chain.canonical_json(payload).decode()
+        h = chain.entry_hash(kind, payload)
+        if h not in seen:
+            seen.add(h)
+            prepared.append((kind, payload, text, h))
+    if not prepared:
+        return []
+    for attempt in range(5):
+        try:
+            return _append(prepared)
+        except (IntegrityError, OperationalError):
+            if attempt == 4:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    return []
+
+
+@transaction.atomic
+def _append(prepared) -> list[Block]:
+    head, _ = ChainHead.objects.select_for_update().get_or_create(id=1)
+    existing = set(Entry.objects.filter(payload_hash__in=[p[3] for p in prepared]).values_list("payload_hash", flat=True))
+    todo = [p for p in prepared if p[3] not in existing]
+    authorities = _active_authorities()
+    blocks = []
+    for start in range(0, len(todo), BLOCK_SIZE):
+        chunk = todo[start : start + BLOCK_SIZE]
+        height = head.height + 1
+        sealer = authorities[height % len(authorities)]
+        identity = Identity.load_encrypted(sealer.private_pem_encrypted, settings.LEDGER_AUTHORITY_PASSPHRASE)
+        header = chain.Header(height, head.block_hash, chain.merkle_root([p[3] for p in chunk]),
+                              timezone.now().isoformat(timespec="milliseconds"), sealer.fingerprint, len(chunk))
+        block = Block.objects.create(height=height, prev_hash=header.prev_hash, merkle_root=header.merkle_root,
+                                     timestamp=header.timestamp, authority=header.authority,
+                                     signature=chain.seal(identity, header), block_hash=header.block_hash(),
+                                     entry_count=len(chunk))
+        Entry.objects.bulk_create([
+            Entry(block=block, index=i, kind=kind, payload=text, payload_hash=h, **_index_fields(payload))
+            for i, (kind, payload, text, h) in enumerate(chunk)
+        ])
+        head.height, head.block_hash = height, block.block_hash
+        blocks.append(block)
+    if blocks:
+        head.save(update_fields=["height", "block_hash"])
+    return blocks
+
+
+@transaction.atomic
+def ledger_vote(*, voter: Authority, action: str, subject_pem: str, subject_name: str = "") -> str | None:
+    """Record a vote on the chain; when a strict majority of active authorities agrees the
+    authority set changes (from the next block on)."""
+    if not voter.active:
+        raise LedgerError(f"{voter.name} is not an active authority and cannot vote")
+    if action not in ("add", "remove"):
+        raise LedgerError("a vote adds or removes an authority")
+    fp = voter.fingerprint
+    payload = {"voter": fp, "action": action, "subject": subject_pem, "at": timezone.now().isoformat()}
+    ledger_append(entries=[("vote", payload)])
+    active = [a.public_pem for a in _active_authorities()]
+    auth = chain.AuthoritySet(active)
+    for e in Entry.objects.filter(kind="vote").order_by("block__height", "index"):
+        p = json.loads(e.payload)
+        if p["subject"] == subject_pem and p["action"] == action:
+            try:
+                result = auth.apply_vote(p["voter"], p["action"], p["subject"])
+            except ValueError:
+                continue
+            if result == "added":
+                Authority.objects.filter(public_pem=subject_pem).update(active=True)
+                return result
+            if result == "removed":
+                Authority.objects.filter(public_pem=subject_pem).update(active=False)
+                return result
+    return None

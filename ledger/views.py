@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import json
+
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+
+from accounts.permissions import PROVIDER, role_required
+
+from . import selectors
+from .models import Block, Entry
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+@role_required(PROVIDER)
+def block_list(request: HttpRequest) -> HttpResponse:
+    experiment = request.GET.get("experiment", "")[:64]
+    round_no, hospital = _int(request.GET.get("round")), _int(request.GET.get("hospital"))
+    blocks = selectors.block_list(experiment=experiment, round_no=round_no, hospital=hospital)
+    page = Paginator(blocks, 25).get_page(request.GET.get("page"))
+    return render(request, "ledger/block_list.html", {
+        "page": page, "report": selectors.ledger_verify(), "experiment": experiment,
+        "round": request.GET.get("round", ""), "hospital": request.GET.get("hospital", ""),
+    })
+
+
+@role_required(PROVIDER)
+def block_detail(request: HttpRequest, height: int) -> HttpResponse:
+    block = get_object_or_404(Block, height=height)
+    return render(request, "ledger/block_detail.html", {"block": block, "entries": block.entries.order_by("index")})
+
+
+@role_required(PROVIDER)
+def entry_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    entry = get_object_or_404(Entry.objects.select_related("block"), pk=pk)
+    proof = selectors.inclusion_proof(entry)
+    return render(request, "ledger/entry_detail.html", {
+        "entry": entry, "proof": proof, "payload": json.dumps(proof["entry"]["payload"], indent=2, ensure_ascii=False),
+        "proof_json": json.dumps(proof, indent=2, ensure_ascii=False),
+    })
+
+
+@role_required(PROVIDER)
+def verify(request: HttpRequest) -> HttpResponse:
+    """Verify the whole chain; optionally against a digest exported earlier (uploaded)."""
+    error, expected = "", None
+    if request.method == "POST" and request.FILES.get("digest"):
+        upload = request.FILES["digest"]
+        try:
+            if upload.size > 10_000:
+                raise ValueError("a digest file is a few hundred bytes; this file is too large")
+            expected = selectors.parse_digest(upload.read().decode("utf-8", errors="replace"))
+        except ValueError as exc:
+            error = str(exc)
+    report = selectors.ledger_verify(expected_digest=expected)
+    return render(request, "ledger/verify.html", {"report": report, "error": error, "checked_digest": expected})
+
+
+@role_required(PROVIDER)
+def digest_download(request: HttpRequest) -> HttpResponse:
+    report = selectors.ledger_verify()
+    response = HttpResponse(json.dumps(selectors.digest_document(report), indent=2), content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="ledger-digest-{report.height}.json"'
+    return response
