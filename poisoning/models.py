@@ -1,0 +1,69 @@
+from django.conf import settings
+from django.db import models
+
+
+class UpdateRecord(models.Model):
+    """Every update of every round: ground truth, scores, predicted status, aggregated or not."""
+
+    experiment = models.ForeignKey("training.Experiment", on_delete=models.CASCADE, related_name="update_records")
+    round_no = models.PositiveIntegerField()
+    hospital = models.PositiveIntegerField()
+    malicious = models.BooleanField(help_text="ground truth")
+    attack = models.CharField(max_length=20, blank=True)
+    val_accuracy = models.FloatField()
+    val_loss = models.FloatField()
+    update_norm = models.FloatField()
+    cosine = models.FloatField()
+    status = models.CharField(max_length=10, db_index=True)  # Poisoned / Benign
+    aggregated = models.BooleanField()
+    encrypted = models.BooleanField(default=False)
+    verify_seconds = models.FloatField()
+    signature_ok = models.BooleanField(null=True)
+    reason = models.CharField(max_length=300)
+    update_hash = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["experiment", "round_no", "hospital"]
+        constraints = [models.UniqueConstraint(fields=["experiment", "round_no", "hospital"], name="poisoning_record_once")]
+
+
+class Detector(models.Model):
+    """A versioned record-level poisoning-status predictor for one dataset."""
+
+    dataset = models.ForeignKey("training.Dataset", on_delete=models.CASCADE, related_name="detectors")
+    version = models.PositiveIntegerField()
+    classifier = models.CharField(max_length=40)
+    scores = models.JSONField(help_text="test scores of every classifier tried")
+    poison_fraction = models.FloatField()
+    model_blob = models.BinaryField()
+    model_sha256 = models.CharField(max_length=64)
+    feature_ranges = models.JSONField(default=dict)
+    active = models.BooleanField(default=False)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["dataset", "-version"]
+        constraints = [models.UniqueConstraint(fields=["dataset", "version"], name="poisoning_detector_version")]
+
+    def __str__(self) -> str:
+        return f"{self.dataset} v{self.version} ({self.classifier})"
+
+
+class Prediction(models.Model):
+    class Status(models.TextChoices):
+        POISONED = "Poisoned", "Poisoned"
+        BENIGN = "Benign", "Benign"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="predictions")
+    detector = models.ForeignKey(Detector, on_delete=models.PROTECT, related_name="predictions")
+    dataset_name = models.CharField(max_length=120, db_index=True)
+    inputs = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, db_index=True)
+    probability = models.FloatField(help_text="probability that the record is poisoned")
+    reasons = models.JSONField(default=list)
+    source = models.CharField(max_length=10, default="form")  # form / batch / api
+    batch = models.CharField(max_length=36, blank=True, db_index=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]

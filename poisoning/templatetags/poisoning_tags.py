@@ -1,0 +1,18 @@
+from django import template
+from django.utils.safestring import mark_safe
+
+from fedhealth import charts
+from poisoning import selectors
+
+register = template.Library()
+
+
+@register.inclusion_tag("poisoning/_updates_table.html")
+def experiment_updates(experiment):
+    """The per-update verdicts of an experiment, for its detail page."""
+    records = selectors.update_records(experiment=experiment)
+    det = selectors.detection_metrics(experiment=experiment)
+    matrix = None
+    if records and experiment.attack != "none":
+        matrix = mark_safe(charts.confusion("Detection vs ground truth", det["tp"], det["fp"], det["fn"], det["tn"]))
+    return {"exp": experiment, "records": records, "det": det, "matrix": matrix}

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from django import forms
+
+from fedcore.attacks import ATTACKS
+from fedcore.rounds import DEFENSES
+
+from .models import Dataset
+
+DEFENSE_LABELS = {
+    "verification": "Verification before aggregation (reference papers)", "none": "None (plain FedAvg)",
+    "krum": "Krum", "multi_krum": "Multi-Krum", "median": "Coordinate-wise median", "trimmed_mean": "Trimmed mean",
+    "fltrust": "FLTrust (server root dataset)",
+}
+
+
+class UploadForm(forms.Form):
+    name = forms.CharField(max_length=120)
+    file = forms.FileField(help_text="CSV (comma, semicolon or tab), UTF-8, header row, at most 20 MB.")
+    target_column = forms.CharField(max_length=120, help_text="The column holding the class label (e.g. diagnosis).")
+
+
+class SyntheticForm(forms.Form):
+    name = forms.CharField(max_length=120)
+    n_rows = forms.IntegerField(label="Rows", min_value=20, max_value=1_000_000, initial=20_000)
+    positive_fraction = forms.FloatField(label="Share of positive records", min_value=0.05, max_value=0.95, initial=0.3)
+    seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=0)
+
+
+class ExperimentForm(forms.Form):
+    name = forms.CharField(max_length=120)
+    dataset = forms.ModelChoiceField(queryset=Dataset.objects.all())
+    model_kind = forms.ChoiceField(label="Model", choices=[("mlp", "MLP (64-32, ReLU, Adam)"), ("logreg", "Logistic regression")])
+    n_hospitals = forms.IntegerField(label="Hospitals", min_value=2, max_value=1000, initial=10)
+    rounds = forms.IntegerField(min_value=1, max_value=200, initial=10)
+    partition = forms.ChoiceField(choices=[("iid", "IID"), ("dirichlet", "Non-IID (Dirichlet)")])
+    alpha = forms.FloatField(label="Dirichlet alpha", min_value=0.01, max_value=1000, initial=0.5,
+                             help_text="Smaller = more skewed class mixes (non-IID only).")
+    local_epochs = forms.IntegerField(min_value=1, max_value=50, initial=2)
+    learning_rate = forms.FloatField(min_value=1e-5, max_value=1.0, initial=0.01)
+    batch_size = forms.IntegerField(min_value=1, max_value=1024, initial=32)
+    seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=0)
+    attack = forms.ChoiceField(choices=[(k, a.name.replace("_", " ").capitalize()) for k, a in ATTACKS.items()],
+                               help_text="What malicious hospitals do.")
+    malicious_fraction = forms.FloatField(label="Malicious fraction", min_value=0.0, max_value=0.49, initial=0.3)
+    defense = forms.ChoiceField(choices=[(d, DEFENSE_LABELS[d]) for d in DEFENSES])
+    encrypted = forms.BooleanField(required=False, initial=True, label="Verify under SMPC (encrypted inference, secure aggregation)")

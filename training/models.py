@@ -1,0 +1,128 @@
+from django.conf import settings
+from django.db import models
+
+
+class Dataset(models.Model):
+    class Source(models.TextChoices):
+        BUILTIN = "builtin", "Built-in"
+        SYNTHETIC = "synthetic", "Synthetic EHR"
+        UPLOAD = "upload", "Uploaded CSV"
+
+    name = models.CharField(max_length=120, unique=True)
+    description = models.CharField(max_length=300, blank=True)
+    source = models.CharField(max_length=20, choices=Source.choices)
+    builtin_name = models.CharField(max_length=40, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    content = models.BinaryField(null=True, blank=True, help_text="gzip-compressed CSV of an upload")
+    content_sha256 = models.CharField(max_length=64, blank=True)
+    target_column = models.CharField(max_length=120)
+    n_rows = models.PositiveIntegerField()
+    n_features = models.PositiveIntegerField()
+    feature_names = models.JSONField(default=list)
+    class_names = models.JSONField(default=list)
+    class_counts = models.JSONField(default=dict)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Experiment(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        FINISHED = "finished", "Finished"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    name = models.CharField(max_length=120)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="experiments")
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="experiments")
+    model_kind = models.CharField(max_length=10, default="mlp")
+    n_hospitals = models.PositiveIntegerField(default=10)
+    rounds = models.PositiveIntegerField(default=10)
+    partition = models.CharField(max_length=12, default="iid")
+    alpha = models.FloatField(default=0.5)
+    local_epochs = models.PositiveIntegerField(default=2)
+    learning_rate = models.FloatField(default=0.01)
+    batch_size = models.PositiveIntegerField(default=32)
+    seed = models.PositiveIntegerField(default=0)
+    attack = models.CharField(max_length=20, default="none")
+    malicious_fraction = models.FloatField(default=0.0)
+    defense = models.CharField(max_length=20, default="verification")
+    encrypted = models.BooleanField(default=True)
+    config = models.JSONField(default=dict, help_text="fedcore.rounds.RoundConfig as JSON")
+
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    current_round = models.PositiveIntegerField(default=0)
+    hospitals_done = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    global_vector = models.BinaryField(null=True, blank=True)
+    centralised = models.JSONField(null=True, blank=True)
+    final = models.JSONField(null=True, blank=True)
+    detection = models.JSONField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.FINISHED:
+            return 100
+        total = self.rounds * self.n_hospitals
+        done = max(0, self.current_round - 1) * self.n_hospitals + self.hospitals_done
+        return int(100 * min(done, total) / total) if total else 0
+
+    @property
+    def ledger_key(self) -> str:
+        return str(self.pk)
+
+
+class Round(models.Model):
+    class Status(models.TextChoices):
+        TRAINING = "training", "Local training"
+        AGGREGATING = "aggregating", "Verifying and aggregating"
+        FINISHED = "finished", "Finished"
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="round_set")
+    number = models.PositiveIntegerField()
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.TRAINING)
+    metrics = models.JSONField(default=dict)
+    global_hash = models.CharField(max_length=64, blank=True)
+    seconds = models.FloatField(null=True, blank=True)
+    started = models.DateTimeField(auto_now_add=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["experiment", "number"]
+        constraints = [models.UniqueConstraint(fields=["experiment", "number"], name="training_round_once")]
+
+
+class HospitalUpdate(models.Model):
+    """A hospital's signed local update, staged until its round is aggregated."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="updates")
+    round_no = models.PositiveIntegerField()
+    hospital = models.PositiveIntegerField()
+    vector = models.BinaryField()
+    n_samples = models.PositiveIntegerField()
+    malicious = models.BooleanField(default=False)
+    attack = models.CharField(max_length=20, blank=True)
+    update_hash = models.CharField(max_length=64)
+    signature = models.CharField(max_length=256)
+    seconds = models.FloatField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["experiment", "round_no", "hospital"], name="training_update_once")]

@@ -1,0 +1,267 @@
+"""Writes of the training app: datasets, experiments and the federated round state machine.
+
+A round runs as Celery tasks (training/tasks.py): one per hospital (``round_train_hospital``),
+then one that verifies and aggregates (``round_finish``). Each task is idempotent: updates are
+unique per (experiment, round, hospital), a round is unique per (experiment, number) and is
+finished once under a row lock, ledger entries are deduplicated by hash.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import logging
+
+import numpy as np
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from fedcore import data as fdata
+from fedcore import rounds
+from fedcore.model import ModelSpec
+from ledger.services import ledger_append
+from poisoning.services import update_records_store
+
+from . import selectors
+from .models import Dataset, Experiment, HospitalUpdate, Round
+
+log = logging.getLogger(__name__)
+MAX_STORED_BYTES = 10 * 1024 * 1024
+
+
+def _describe(table: fdata.Table) -> dict:
+    return {"n_rows": int(len(table.y)), "n_features": int(table.X.shape[1]), "feature_names": table.feature_names,
+            "class_names": table.class_names, "class_counts": table.class_counts(), "target_column": table.target_name}
+
+
+BUILTIN_TITLES = {"breast_cancer": "Breast cancer (WDBC)", "pima": "Pima diabetes", "biopsy": "Breast biopsy (MASS)"}
+
+
+@transaction.atomic
+def dataset_create_builtin(*, name: str) -> Dataset:
+    table = fdata.load_builtin(name)
+    ds, _ = Dataset.objects.get_or_create(
+        name=BUILTIN_TITLES[name],
+        defaults={"source": Dataset.Source.BUILTIN, "builtin_name": name, "description": fdata.BUILTINS[name], **_describe(table)},
+    )
+    return ds
+
+
+@transaction.atomic
+def dataset_create_synthetic(*, name: str, n_rows: int, positive_fraction: float, seed: int, user=None) -> Dataset:
+    params = {"n_rows": int(n_rows), "positive_fraction": float(positive_fraction), "seed": int(seed)}
+    table = fdata.synthetic_ehr(**params)  # raises DataError with a clear message
+    if Dataset.objects.filter(name=name).exists():
+        raise ValidationError({"name": "A dataset with this name exists; choose another name."})
+    return Dataset.objects.create(name=name, source=Dataset.Source.SYNTHETIC, params=params, created_by=user,
+                                  description=f"Synthetic EHR: {n_rows:,} rows, {positive_fraction:.0%} positive, seed {seed}",
+                                  **_describe(table))
+
+
+@transaction.atomic
+def dataset_create_upload(*, name: str, content: bytes, target_column: str, max_bytes: int, user=None) -> Dataset:
+    """Validate the CSV completely before anything is stored."""
+    table = fdata.read_csv_upload(content, target_column, max_bytes=max_bytes)
+    packed = gzip.compress(content, compresslevel=6)
+    if len(packed) > MAX_STORED_BYTES:
+        raise fdata.DataError(f"the file compresses to {len(packed) / 1e6:.1f} MB; at most {MAX_STORED_BYTES / 1e6:.0f} MB can be stored")
+    if Dataset.objects.filter(name=name).exists():
+        raise ValidationError({"name": "A dataset with this name exists; choose another name."})
+    return Dataset.objects.create(name=name, source=Dataset.Source.UPLOAD, content=packed,
+                                  content_sha256=hashlib.sha256(content).hexdigest(), created_by=user,
+                                  description=f"Uploaded CSV, target '{target_column}'", **_describe(table))
+
+
+def _min_rows_needed(n_hospitals: int) -> int:
+    return n_hospitals * 2
+
+
+@transaction.atomic
+def experiment_create(*, name: str, dataset: Dataset, owner=None, model_kind: str = "mlp", n_hospitals: int = 10,
+                      rounds_: int = 10, partition: str = "iid", alpha: float = 0.5, local_epochs: int = 2,
+                      learning_rate: float = 0.01, batch_size: int = 32, seed: int = 0, attack: str = "none",
+                      malicious_fraction: float = 0.0, defense: str = "verification", encrypted: bool = True,
+                      launch: bool = True) -> Experiment:
+    train_rows = int(dataset.n_rows * 0.65)
+    if train_rows < _min_rows_needed(n_hospitals):
+        raise ValidationError({"n_hospitals": f"{dataset.name} has about {train_rows} training rows: too few for {n_hospitals} hospitals (2 rows each at least)."})
+    if attack == "none":
+        malicious_fraction = 0.0
+    spec = ModelSpec(model_kind, dataset.n_features, len(dataset.class_names))
+    exp = Experiment(name=name, owner=owner, dataset=dataset, model_kind=model_kind, n_hospitals=n_hospitals,
+                     rounds=rounds_, partition=partition, alpha=alpha, local_epochs=local_epochs,
+                     learning_rate=learning_rate, batch_size=batch_size, seed=seed, attack=attack,
+                     malicious_fraction=malicious_fraction, defense=defense,
+                     encrypted=encrypted and defense == "verification")
+    exp.full_clean(exclude=["config"])
+    exp.save()
+    cfg = rounds.RoundConfig(spec=spec, n_hospitals=n_hospitals, local_epochs=local_epochs, learning_rate=learning_rate,
+                             batch_size=batch_size, attack=attack,
+                             malicious=rounds.choose_malicious(n_hospitals, malicious_fraction, seed),
+                             defense=defense, encrypted=exp.encrypted, seed=seed, experiment=exp.ledger_key)
+    exp.config = cfg.to_dict()
+    exp.global_vector = rounds.initial_vector(cfg).astype("<f8").tobytes()
+    exp.save(update_fields=["config", "global_vector"])
+    if launch:
+        from . import tasks
+
+        transaction.on_commit(lambda: tasks.experiment_start.delay(exp.pk))
+    return exp
+
+
+# --- the round state machine --------------------------------------------------------------
+
+def experiment_start(*, experiment_id: int) -> None:
+    with transaction.atomic():
+        exp = Experiment.objects.select_for_update().get(pk=experiment_id)
+        if exp.status != Experiment.Status.QUEUED:
+            return
+        exp.status, exp.started, exp.current_round = Experiment.Status.RUNNING, timezone.now(), 1
+        exp.save(update_fields=["status", "started", "current_round"])
+    from . import tasks
+
+    tasks.experiment_centralised.delay(experiment_id)
+    round_start(experiment_id=experiment_id, round_no=1)
+
+
+def round_start(*, experiment_id: int, round_no: int) -> None:
+    """Create the round (once) and fan out one local-training task per hospital."""
+    from celery import group
+
+    from . import tasks
+
+    exp = Experiment.objects.get(pk=experiment_id)
+    if exp.status != Experiment.Status.RUNNING:
+        return
+    try:
+        with transaction.atomic():
+            Round.objects.get_or_create(experiment=exp, number=round_no)
+    except IntegrityError:
+        pass
+    done = set(HospitalUpdate.objects.filter(experiment=exp, round_no=round_no).values_list("hospital", flat=True))
+    missing = [h for h in range(exp.n_hospitals) if h not in done]
+    if missing:
+        group(tasks.round_train_hospital.s(experiment_id, round_no, h) for h in missing).apply_async()
+    else:
+        round_maybe_finish(experiment_id=experiment_id, round_no=round_no)
+
+
+def round_train_hospital(*, experiment_id: int, round_no: int, hospital: int) -> None:
+    exp = Experiment.objects.select_related("dataset").get(pk=experiment_id)
+    if exp.status != Experiment.Status.RUNNING or exp.current_round != round_no:
+        return
+    if not HospitalUpdate.objects.filter(experiment=exp, round_no=round_no, hospital=hospital).exists():
+        cfg = selectors.round_config(exp)
+        fed = selectors.federated_data(exp)
+        u = rounds.hospital_update(cfg, hospital, selectors.global_vector(exp), *fed.hospital(hospital), round_no)
+        try:
+            with transaction.atomic():
+                HospitalUpdate.objects.create(
+                    experiment=exp, round_no=round_no, hospital=hospital, vector=u.vector.astype("<f8").tobytes(),
+                    n_samples=u.n_samples, malicious=u.malicious, attack=u.attack, update_hash=u.update_hash,
+                    signature=u.signature.hex(), seconds=u.seconds)
+        except IntegrityError:
+            pass  # a redelivered task already stored it
+    round_maybe_finish(experiment_id=experiment_id, round_no=round_no)
+
+
+def round_maybe_finish(*, experiment_id: int, round_no: int) -> None:
+    """Update progress; when the round's last update is in, enqueue its aggregation once."""
+    from . import tasks
+
+    with transaction.atomic():
+        rnd = Round.objects.select_for_update().get(experiment_id=experiment_id, number=round_no)
+        done = HospitalUpdate.objects.filter(experiment_id=experiment_id, round_no=round_no).count()
+        Experiment.objects.filter(pk=experiment_id, current_round=round_no).update(hospitals_done=done)
+        exp = Experiment.objects.get(pk=experiment_id)
+        if rnd.status == Round.Status.TRAINING and done >= exp.n_hospitals:
+            rnd.status = Round.Status.AGGREGATING
+            rnd.save(update_fields=["status"])
+            transaction.on_commit(lambda: tasks.round_finish.delay(experiment_id, round_no))
+
+
+def round_finish(*, experiment_id: int, round_no: int) -> None:
+    """Verify, aggregate, seal and record the round; start the next one. Runs once per round."""
+    from . import tasks
+
+    exp = Experiment.objects.select_related("dataset").get(pk=experiment_id)
+    if exp.status != Experiment.Status.RUNNING:
+        return
+    cfg = selectors.round_config(exp)
+    fed = selectors.federated_data(exp)
+    staged = list(HospitalUpdate.objects.filter(experiment=exp, round_no=round_no).order_by("hospital"))
+    updates = [rounds.LocalUpdate(u.hospital, np.frombuffer(bytes(u.vector), dtype="<f8").copy(), u.n_samples,
+                                  u.malicious, u.attack, u.seconds, u.update_hash, bytes.fromhex(u.signature))
+               for u in staged]
+    entries: list[tuple[str, dict]] = []
+    X_root, y_root = fed.root
+    outcome = rounds.finish_round(cfg, selectors.global_vector(exp), updates, fed.X_val, fed.y_val, round_no,
+                                  X_root=X_root, y_root=y_root, X_test=fed.X_test, y_test=fed.y_test,
+                                  sink=lambda kind, payload: entries.append((kind, payload)))
+    with transaction.atomic():
+        rnd = Round.objects.select_for_update().get(experiment=exp, number=round_no)
+        exp = Experiment.objects.select_for_update().get(pk=experiment_id)
+        if rnd.status == Round.Status.FINISHED or exp.status != Experiment.Status.RUNNING:
+            return  # a redelivered task: the round was recorded already
+        ledger_append(entries=entries)
+        update_records_store(experiment_id=exp.pk, round_no=round_no, records=[r.to_dict() for r in outcome.records])
+        rnd.status, rnd.metrics, rnd.global_hash = Round.Status.FINISHED, outcome.metrics, outcome.global_hash
+        rnd.seconds, rnd.finished = outcome.seconds, timezone.now()
+        rnd.save()
+        exp.global_vector = outcome.global_vector.astype("<f8").tobytes()
+        HospitalUpdate.objects.filter(experiment=exp, round_no=round_no).update(vector=b"")  # keep only hashes
+        if round_no >= exp.rounds:
+            exp.status, exp.finished, exp.final = Experiment.Status.FINISHED, timezone.now(), outcome.metrics
+            exp.detection = _detection(exp)
+            exp.save(update_fields=["global_vector", "status", "finished", "final", "detection"])
+        else:
+            exp.current_round, exp.hospitals_done = round_no + 1, 0
+            exp.save(update_fields=["global_vector", "current_round", "hospitals_done"])
+            transaction.on_commit(lambda: tasks.round_start.delay(experiment_id, round_no + 1))
+
+
+def _detection(exp: Experiment) -> dict:
+    from poisoning.selectors import detection_metrics
+
+    return detection_metrics(experiment=exp)
+
+
+def experiment_centralised(*, experiment_id: int) -> None:
+    exp = Experiment.objects.select_related("dataset").get(pk=experiment_id)
+    if exp.centralised:
+        return
+    metrics = rounds.centralised_reference(selectors.round_config(exp), selectors.federated_data(exp), exp.rounds)
+    Experiment.objects.filter(pk=experiment_id).update(centralised=metrics)
+
+
+def experiment_cancel(*, experiment: Experiment) -> bool:
+    updated = Experiment.objects.filter(pk=experiment.pk, status__in=Experiment.ACTIVE).update(
+        status=Experiment.Status.CANCELLED, finished=timezone.now())
+    return bool(updated)
+
+
+def experiment_fail(*, experiment_id: int, error: str) -> None:
+    Experiment.objects.filter(pk=experiment_id, status__in=Experiment.ACTIVE).update(
+        status=Experiment.Status.FAILED, error=error[:2000], finished=timezone.now())
+
+
+def experiments_resume() -> int:
+    """Re-enqueue the work of running experiments (after a worker was lost): missing hospital
+    tasks of the current round, or its aggregation. Safe to call any time: tasks are idempotent."""
+    from . import tasks
+
+    n = 0
+    for exp in Experiment.objects.filter(status__in=Experiment.ACTIVE):
+        if exp.status == Experiment.Status.QUEUED:
+            tasks.experiment_start.delay(exp.pk)
+        else:
+            rnd = Round.objects.filter(experiment=exp, number=exp.current_round).first()
+            if rnd and rnd.status == Round.Status.AGGREGATING:
+                tasks.round_finish.delay(exp.pk, exp.current_round)
+            else:
+                tasks.round_start.delay(exp.pk, exp.current_round)
+            if not exp.centralised:
+                tasks.experiment_centralised.delay(exp.pk)
+        n += 1
+    return n

@@ -1,0 +1,60 @@
+"""Celery tasks: each takes ids, calls one service and owns its retries."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from celery.signals import worker_ready
+from django.db import OperationalError
+
+from . import services
+
+log = logging.getLogger(__name__)
+RETRY = {"autoretry_for": (OperationalError,), "retry_backoff": True, "max_retries": 5, "acks_late": True}
+
+
+def _guard(experiment_id: int, fn, **kwargs) -> None:
+    try:
+        fn(experiment_id=experiment_id, **kwargs)
+    except OperationalError:
+        raise
+    except Exception as exc:  # the experiment fails visibly instead of hanging
+        log.exception("experiment %s failed", experiment_id)
+        services.experiment_fail(experiment_id=experiment_id, error=f"{type(exc).__name__}: {exc}")
+
+
+@shared_task(name="training.experiment_start", **RETRY)
+def experiment_start(experiment_id: int) -> None:
+    _guard(experiment_id, services.experiment_start)
+
+
+@shared_task(name="training.experiment_centralised", **RETRY)
+def experiment_centralised(experiment_id: int) -> None:
+    _guard(experiment_id, services.experiment_centralised)
+
+
+@shared_task(name="training.round_start", **RETRY)
+def round_start(experiment_id: int, round_no: int) -> None:
+    _guard(experiment_id, services.round_start, round_no=round_no)
+
+
+@shared_task(name="training.round_train_hospital", **RETRY)
+def round_train_hospital(experiment_id: int, round_no: int, hospital: int) -> None:
+    _guard(experiment_id, services.round_train_hospital, round_no=round_no, hospital=hospital)
+
+
+@shared_task(name="training.round_finish", **RETRY)
+def round_finish(experiment_id: int, round_no: int) -> None:
+    _guard(experiment_id, services.round_finish, round_no=round_no)
+
+
+@shared_task(name="training.experiments_resume")
+def experiments_resume() -> int:
+    return services.experiments_resume()
+
+
+@worker_ready.connect
+def _resume_on_worker_start(sender=None, **kwargs) -> None:
+    """A worker that (re)starts picks up experiments whose tasks died with a lost worker."""
+    experiments_resume.delay()

@@ -1,0 +1,121 @@
+"""Datasets, experiments and the round state machine on the real database."""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from ledger.selectors import ledger_verify
+from poisoning.models import UpdateRecord
+from training import selectors, services
+from training.models import Dataset, Experiment, HospitalUpdate, Round
+
+GOOD_CSV = "age,glucose,bmi,diagnosis\n" + "".join(
+    f"{30 + i % 40},{80 + (i * 7) % 90},{20 + (i * 3) % 15},{'pos' if (i * 7) % 90 > 45 else 'neg'}\n" for i in range(120))
+
+
+@pytest.fixture
+def eager(settings):
+    from fedhealth.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False
+
+
+@pytest.mark.django_db
+def test_upload_page_stores_a_good_csv_and_refuses_bad_ones(client, provider):
+    client.force_login(provider)
+    url = reverse("training:dataset_upload")
+    bad = GOOD_CSV.replace("\n35,", "\nthirty-five,", 1).replace("\n36,", "\n36x,", 1)
+    cases = [
+        (bad.encode(), "diagnosis", "column 'age'"),
+        (GOOD_CSV.encode(), "outcome", "target column 'outcome' is not in the header"),
+        (GOOD_CSV.encode("utf-16"), "diagnosis", "not UTF-8"),
+        (b"", "diagnosis", "empty"),
+    ]
+    for content, target, message in cases:
+        r = client.post(url, {"name": "Clinic A", "target_column": target,
+                              "file": SimpleUploadedFile("a.csv", content, "text/csv")})
+        assert r.status_code == 200
+        assert message in html.unescape(r.content.decode()), message
+    assert not Dataset.objects.exists()
+    r = client.post(url, {"name": "Clinic A", "target_column": "diagnosis", "file": SimpleUploadedFile("a.csv", GOOD_CSV.encode())}, follow=True)
+    ds = Dataset.objects.get(name="Clinic A")
+    assert (ds.n_rows, ds.n_features, ds.class_names) == (120, 3, ["neg", "pos"])
+    assert b"Preview" in r.content
+    table = selectors.dataset_table(ds)
+    assert table.X.shape == (120, 3)
+    dup = client.post(url, {"name": "Clinic A", "target_column": "diagnosis", "file": SimpleUploadedFile("a.csv", GOOD_CSV.encode())})
+    assert "exists" in html.unescape(dup.content.decode()) and Dataset.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_launch_form_validates(client, provider):
+    client.force_login(provider)
+    ds = services.dataset_create_builtin(name="pima")
+    r = client.post(reverse("training:experiment_create"), {
+        "name": "too many", "dataset": ds.pk, "model_kind": "mlp", "n_hospitals": 900, "rounds": 2, "partition": "iid",
+        "alpha": 0.5, "local_epochs": 1, "learning_rate": 0.01, "batch_size": 32, "seed": 0, "attack": "none",
+        "malicious_fraction": 0, "defense": "verification"})
+    assert r.status_code == 200 and "too few for 900 hospitals" in r.content.decode()
+    r = client.post(reverse("training:experiment_create"), {"name": "", "dataset": 999, "n_hospitals": -1})
+    assert r.status_code == 200 and not Experiment.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_eager_experiment_records_every_round_once_and_seals_it(eager):
+    ds = services.dataset_create_builtin(name="breast_cancer")
+    exp = services.experiment_create(name="e", dataset=ds, n_hospitals=6, rounds_=3, attack="sign_flip",
+                                     malicious_fraction=0.34, seed=3, encrypted=True)
+    exp.refresh_from_db()
+    assert exp.status == "finished", exp.error
+    assert list(exp.round_set.values_list("number", flat=True)) == [1, 2, 3]
+    assert UpdateRecord.objects.filter(experiment=exp).count() == 18
+    assert exp.detection["recall"] == 1.0 and exp.final["accuracy"] > 0.9 and exp.centralised
+    assert ledger_verify().intact
+    # idempotency: re-running finished tasks changes nothing
+    services.round_finish(experiment_id=exp.pk, round_no=3)
+    services.round_train_hospital(experiment_id=exp.pk, round_no=3, hospital=0)
+    assert Round.objects.filter(experiment=exp).count() == 3
+    assert UpdateRecord.objects.filter(experiment=exp).count() == 18
+    assert HospitalUpdate.objects.filter(experiment=exp).count() == 18
+
+
+@pytest.mark.django_db(transaction=True)
+def test_same_seed_same_numbers(eager):
+    ds = services.dataset_create_builtin(name="pima")
+    a = services.experiment_create(name="a", dataset=ds, model_kind="logreg", n_hospitals=5, rounds_=2, seed=9)
+    b = services.experiment_create(name="b", dataset=ds, model_kind="logreg", n_hospitals=5, rounds_=2, seed=9)
+    a.refresh_from_db()
+    b.refresh_from_db()
+    assert a.final == b.final and np.array_equal(selectors.global_vector(a), selectors.global_vector(b))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancel_stops_the_experiment(client, provider):
+    ds = services.dataset_create_builtin(name="pima")
+    exp = services.experiment_create(name="c", dataset=ds, n_hospitals=3, rounds_=1, launch=False)
+    client.force_login(provider)
+    r = client.post(reverse("training:experiment_cancel", args=[exp.pk]), follow=True)
+    assert "cancelled" in r.content.decode()
+    services.experiment_start(experiment_id=exp.pk)  # a late task finds it cancelled and does nothing
+    exp.refresh_from_db()
+    assert exp.status == "cancelled" and not exp.round_set.exists()
+    r = client.post(reverse("training:experiment_cancel", args=[exp.pk]), follow=True)
+    assert "only queued or running" in r.content.decode()
+
+
+@pytest.mark.django_db
+def test_progress_json_and_pages_render(client, provider):
+    ds = services.dataset_create_builtin(name="pima")
+    exp = services.experiment_create(name="p", dataset=ds, n_hospitals=3, rounds_=2, launch=False)
+    client.force_login(provider)
+    data = client.get(reverse("training:experiment_progress", args=[exp.pk])).json()
+    assert data["percent"] == 0 and data["fields"]["status"] == "Queued" and data["done"] is False
+    for name in ("training:accuracy_results", "training:accuracy_chart", "training:dataset_list", "training:experiment_list"):
+        assert client.get(reverse(name)).status_code == 200
