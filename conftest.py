@@ -73,3 +73,13 @@ def celery_worker_process(transactional_db):
     yield start
     for worker in workers:
         worker.stop()
+
+
+@pytest.fixture
+def eager():
+    """Celery tasks run inline in the test process (the worker path has its own tests)."""
+    from fedhealth.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False

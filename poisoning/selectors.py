@@ -1,10 +1,20 @@
-"""Reads of the poisoning app."""
+"""Reads of the poisoning app: detection metrics, detectors, predictions, ratios, CSV rows."""
 
 from __future__ import annotations
 
-from django.db.models import Count, Q
+import hashlib
+import json
+import pickle
+from collections.abc import Iterator
+from functools import lru_cache
 
-from .models import UpdateRecord
+from django.db.models import Count, Q, QuerySet
+
+from fedcore.recordpoison import RecordDetector
+
+from .models import Detector, Prediction, UpdateRecord
+
+STATUSES = ("Poisoned", "Benign")
 
 
 def detection_metrics(*, experiment) -> dict:
@@ -22,3 +32,93 @@ def detection_metrics(*, experiment) -> dict:
 
 def update_records(*, experiment, limit: int = 2000):
     return list(UpdateRecord.objects.filter(experiment=experiment).order_by("-round_no", "hospital")[:limit])
+
+
+# --- detectors ------------------------------------------------------------------------------
+
+def active_detectors() -> QuerySet[Detector]:
+    return Detector.objects.filter(active=True).select_related("dataset").order_by("dataset__name")
+
+
+@lru_cache(maxsize=16)
+def _load(pk: int, sha256: str) -> RecordDetector:
+    blob = bytes(Detector.objects.values_list("model_blob", flat=True).get(pk=pk))
+    if hashlib.sha256(blob).hexdigest() != sha256:
+        raise ValueError(f"detector {pk}: stored model does not match its SHA-256; retrain it")
+    return pickle.loads(blob)  # noqa: S301 - written by detector_train into our own database, hash-checked
+
+
+def detector_model(detector: Detector) -> RecordDetector:
+    return _load(detector.pk, detector.model_sha256)
+
+
+# --- predictions ----------------------------------------------------------------------------
+
+def predictions(*, user=None, status: str = "", dataset: str = "", query: str = "", batch: str = "") -> QuerySet[Prediction]:
+    qs = Prediction.objects.select_related("user", "detector")
+    if user is not None:
+        qs = qs.filter(user=user)
+    if status in STATUSES:
+        qs = qs.filter(status=status)
+    if dataset:
+        qs = qs.filter(dataset_name=dataset)
+    if batch:
+        qs = qs.filter(batch=batch)
+    if query:
+        qs = qs.filter(Q(user__username__icontains=query) | Q(user__full_name__icontains=query)
+                       | Q(dataset_name__icontains=query) | Q(batch__startswith=query))
+    return qs
+
+
+def prediction_datasets() -> list[str]:
+    return list(Prediction.objects.order_by("dataset_name").values_list("dataset_name", flat=True).distinct())
+
+
+def _ratio_row(label: str, poisoned: int, benign: int, **extra) -> dict:
+    total = poisoned + benign
+    return {"label": label, "poisoned": poisoned, "benign": benign, "total": total,
+            "poisoned_ratio": poisoned / total if total else None, **extra}
+
+
+def prediction_ratios() -> dict:
+    """Poisoned/Benign counts and ratio over all predictions and per dataset."""
+    per = (Prediction.objects.values("dataset_name")
+           .annotate(p=Count("id", filter=Q(status="Poisoned")), b=Count("id", filter=Q(status="Benign")))
+           .order_by("dataset_name"))
+    rows = [_ratio_row(r["dataset_name"], r["p"], r["b"]) for r in per]
+    overall = _ratio_row("All predictions", sum(r["poisoned"] for r in rows), sum(r["benign"] for r in rows))
+    return {"overall": overall, "datasets": rows}
+
+
+def experiment_ratios(limit: int = 20) -> list[dict]:
+    """Per experiment: updates predicted Poisoned / Benign, and the ground truth beside it."""
+    per = (UpdateRecord.objects.values("experiment_id", "experiment__name", "experiment__attack", "experiment__defense")
+           .annotate(p=Count("id", filter=Q(status="Poisoned")), b=Count("id", filter=Q(status="Benign")),
+                     m=Count("id", filter=Q(malicious=True)))
+           .order_by("-experiment_id")[:limit])
+    return [_ratio_row(f"#{r['experiment_id']} {r['experiment__name']}", r["p"], r["b"], experiment_id=r["experiment_id"],
+                       attack=r["experiment__attack"], defense=r["experiment__defense"], malicious=r["m"]) for r in per]
+
+
+CSV_HEADER = ["id", "created", "user", "dataset", "detector_version", "classifier", "source", "batch", "status",
+              "probability_poisoned", "reasons", "inputs"]
+
+
+def prediction_csv_rows(qs: QuerySet[Prediction]) -> Iterator[list]:
+    """Rows for a CSV download, read from the database in chunks (never all in memory)."""
+    for p in qs.order_by("id").iterator(chunk_size=2000):
+        yield [p.pk, p.created.isoformat(timespec="seconds"), p.user.username, p.dataset_name, p.detector.version,
+               p.detector.classifier, p.source, p.batch, p.status, round(p.probability, 6), " | ".join(p.reasons),
+               json.dumps(p.inputs, sort_keys=True)]
+
+
+def batch_csv(batch: str, qs: QuerySet[Prediction]) -> tuple[list[str], Iterator[list]]:
+    """A batch as the user uploaded it, with status, probability and reasons appended."""
+    first = qs.filter(batch=batch).order_by("id").first()
+    columns = list(first.inputs) if first else []
+
+    def rows():
+        for p in qs.filter(batch=batch).order_by("id").iterator(chunk_size=2000):
+            yield [*(p.inputs.get(c) for c in columns), p.status, round(p.probability, 6), " | ".join(p.reasons)]
+
+    return [*columns, "status", "probability_poisoned", "reasons"], rows()

@@ -1,10 +1,22 @@
-"""Writes of the poisoning app."""
+"""Writes of the poisoning app: update records, detector training, predictions."""
 
 from __future__ import annotations
 
-from django.db import transaction
+import hashlib
+import pickle
+import uuid
 
-from .models import UpdateRecord
+import numpy as np
+from django.db import transaction
+from django.db.models import Max
+
+from fedcore import recordpoison
+from fedcore.data import DataError
+from training.models import Dataset
+from training.selectors import dataset_table
+
+from .models import Detector, Prediction, UpdateRecord
+from .selectors import detector_model
 
 RECORD_FIELDS = ("malicious", "attack", "val_accuracy", "val_loss", "update_norm", "cosine", "status", "aggregated",
                  "encrypted", "verify_seconds", "signature_ok", "reason", "update_hash")
@@ -20,3 +32,63 @@ def update_records_store(*, experiment_id: int, round_no: int, records: list[dic
                      **{k: (r[k][:300] if k == "reason" else r[k]) for k in RECORD_FIELDS})
         for r in records if r["hospital"] not in existing
     ])
+
+
+def detector_train(*, dataset: Dataset, poison_fraction: float = 0.2, seed: int = 0) -> Detector:
+    """Train every record classifier on a poisoned copy of the dataset; the best becomes the active version."""
+    table = dataset_table(dataset)
+    report = recordpoison.train_detectors(table, fraction=poison_fraction, seed=seed)
+    blob = pickle.dumps(report.detector, protocol=pickle.HIGHEST_PROTOCOL)
+    ranges = {
+        "target": table.target_name, "classes": list(table.class_names),
+        "features": [{"name": c.name, "min": c.minimum, "max": c.maximum, "unit": c.unit, "integer": c.integer}
+                     for c in table.columns],
+        "n_train": report.n_train, "n_test": report.n_test,
+    }
+    with transaction.atomic():
+        # lock the dataset row so that two trainings never take the same version number
+        Dataset.objects.select_for_update().get(pk=dataset.pk)
+        version = (Detector.objects.filter(dataset=dataset).aggregate(v=Max("version"))["v"] or 0) + 1
+        Detector.objects.filter(dataset=dataset, active=True).update(active=False)
+        return Detector.objects.create(
+            dataset=dataset, version=version, classifier=report.best, scores=report.scores,
+            poison_fraction=poison_fraction, model_blob=blob, model_sha256=hashlib.sha256(blob).hexdigest(),
+            feature_ranges=ranges, active=True)
+
+
+def _store(*, user, detector: Detector, X: np.ndarray, diagnosis: np.ndarray, rows: list[dict], source: str,
+           batch: str = "") -> list[Prediction]:
+    results = detector_model(detector).predict(X, diagnosis)
+    with transaction.atomic():
+        return Prediction.objects.bulk_create([
+            Prediction(user=user, detector=detector, dataset_name=detector.dataset.name, inputs=row, status=r.status,
+                       probability=r.probability, reasons=r.reasons, source=source, batch=batch)
+            for row, r in zip(rows, results, strict=True)
+        ])
+
+
+def prediction_create(*, user, detector: Detector, values: dict[str, float], diagnosis: str, source: str = "form") -> Prediction:
+    """Predict one record's status; ``values`` has every feature, ``diagnosis`` is a class name."""
+    ranges = detector.feature_ranges
+    names = [f["name"] for f in ranges["features"]]
+    missing = [n for n in names if n not in values]
+    if missing:
+        raise DataError(f"missing value(s) for {', '.join(missing[:5])}")
+    if diagnosis not in ranges["classes"]:
+        raise DataError(f"'{diagnosis}' is not one of {', '.join(ranges['classes'])}", column=ranges["target"])
+    X = np.asarray([[float(values[n]) for n in names]])
+    if not np.all(np.isfinite(X)):
+        raise DataError("every value must be a finite number")
+    row = {**{n: float(values[n]) for n in names}, ranges["target"]: diagnosis}
+    return _store(user=user, detector=detector, X=X, diagnosis=np.asarray([ranges["classes"].index(diagnosis)]),
+                  rows=[row], source=source)[0]
+
+
+def predictions_batch(*, user, detector: Detector, content: bytes, source: str = "batch") -> str:
+    """Validate a whole CSV of records, then predict and store them all; returns the batch id."""
+    ranges = detector.feature_ranges
+    X, diagnosis, rows = recordpoison.read_records_csv(content, [f["name"] for f in ranges["features"]],
+                                                       ranges["target"], ranges["classes"])
+    batch = str(uuid.uuid4())
+    _store(user=user, detector=detector, X=X, diagnosis=diagnosis, rows=rows, source=source, batch=batch)
+    return batch

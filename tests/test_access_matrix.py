@@ -47,7 +47,7 @@ def test_every_url_has_a_row():
     listed = {row.name for row in TABLE}
     assert not urls - listed, f"URLs without a row in the access table: {sorted(urls - listed)}"
     assert not listed - urls, f"rows for URLs that do not exist: {sorted(listed - urls)}"
-    assert len(listed) == len(TABLE), "a URL is listed twice"
+    assert len({(row.name, row.method) for row in TABLE}) == len(TABLE), "a URL and method are listed twice"
 
 
 def _login_as(client, role: str, make_user):
@@ -65,7 +65,7 @@ def _login_as(client, role: str, make_user):
 
 
 @pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize("row", TABLE, ids=lambda r: r.name)
+@pytest.mark.parametrize("row", TABLE, ids=lambda r: f"{r.name}-{r.method}")
 def test_access(client, make_user, django_user_model, row: Row, role: str):
     fixtures = {"make_user": make_user}
     fixtures["user"] = _login_as(client, role, make_user)

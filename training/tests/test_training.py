@@ -18,15 +18,6 @@ GOOD_CSV = "age,glucose,bmi,diagnosis\n" + "".join(
     f"{30 + i % 40},{80 + (i * 7) % 90},{20 + (i * 3) % 15},{'pos' if (i * 7) % 90 > 45 else 'neg'}\n" for i in range(120))
 
 
-@pytest.fixture
-def eager(settings):
-    from fedhealth.celery import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
-
-
 @pytest.mark.django_db
 def test_upload_page_stores_a_good_csv_and_refuses_bad_ones(client, provider):
     client.force_login(provider)

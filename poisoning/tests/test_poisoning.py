@@ -1,0 +1,200 @@
+"""Predictors, predictions (form, CSV batch, API), provider reports and downloads, on the real database."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
+from django.http import StreamingHttpResponse
+from django.urls import reverse
+
+from poisoning import selectors, services
+from poisoning.models import Detector, Prediction, UpdateRecord
+from training import services as training
+from training.models import Experiment
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def detector() -> Detector:
+    return services.detector_train(dataset=training.dataset_create_builtin(name="biopsy"), poison_fraction=0.2, seed=1)
+
+
+def record(det: Detector, **override) -> dict:
+    values = {f["name"]: f["min"] for f in det.feature_ranges["features"]}
+    values.update(override)
+    return values
+
+
+def batch_csv(det: Detector, rows: list[dict]) -> bytes:
+    out = io.StringIO()
+    names = [f["name"] for f in det.feature_ranges["features"]] + [det.feature_ranges["target"]]
+    w = csv.DictWriter(out, fieldnames=names)
+    w.writeheader()
+    w.writerows(rows)
+    return out.getvalue().encode()
+
+
+def read_csv(response) -> list[dict]:
+    body = b"".join(response.streaming_content).decode("utf-8-sig")
+    return list(csv.DictReader(io.StringIO(body)))
+
+
+def test_training_versions_and_activates_the_best(detector):
+    assert detector.version == 1 and detector.active
+    assert detector.classifier == max(detector.scores, key=lambda n: detector.scores[n]["f1"])
+    second = services.detector_train(dataset=detector.dataset, poison_fraction=0.3, seed=2)
+    detector.refresh_from_db()
+    assert second.version == 2 and second.active and not detector.active
+    assert list(selectors.active_detectors()) == [second]
+
+
+def test_remote_user_predicts_one_record_from_the_generated_form(client, remote, detector):
+    client.force_login(remote)
+    page = client.get(reverse("poisoning:predict"))
+    assert page.status_code == 200
+    for f in detector.feature_ranges["features"]:
+        assert f'name="{f["name"]}"' in page.content.decode()
+    tampered = record(detector, clump_thickness=18)  # above the 1-10 scale, inside the form's slack
+    r = client.post(reverse("poisoning:predict"), {**tampered, "diagnosis": "benign", "detector": detector.pk})
+    assert r.status_code == 200
+    p = Prediction.objects.get()
+    assert (p.user, p.detector, p.source, p.status) == (remote, detector, "form", "Poisoned")
+    assert p.inputs["clump_thickness"] == 18 and p.inputs["class"] == "benign"
+    assert "outside the range" in p.reasons[0] and p.probability >= 0.5
+    assert "Poisoned" in r.content.decode() and f"{p.probability:.3f}" in r.content.decode()
+
+
+def test_predict_form_refuses_implausible_and_missing_values_and_stores_nothing(client, remote, detector):
+    client.force_login(remote)
+    bad = {**record(detector, clump_thickness=500), "diagnosis": "benign", "detector": detector.pk}
+    r = client.post(reverse("poisoning:predict"), bad)
+    assert r.status_code == 400 and "less than or equal to" in r.content.decode()
+    r = client.post(reverse("poisoning:predict"), {"diagnosis": "maybe", "detector": detector.pk})
+    assert r.status_code == 400 and "This field is required" in r.content.decode()
+    assert client.post(reverse("poisoning:predict"), {"detector": 9999}).status_code == 404
+    assert not Prediction.objects.exists()
+
+
+def test_csv_batch_predicts_every_row_and_round_trips_as_a_download(client, remote, detector):
+    client.force_login(remote)
+    rows = [{**record(detector), "class": "benign"}, {**record(detector, clump_thickness=18), "class": "benign"},
+            {**record(detector, mitoses=10, bare_nuclei=10), "class": "malignant"}]
+    upload = SimpleUploadedFile("records.csv", batch_csv(detector, rows), content_type="text/csv")
+    r = client.post(reverse("poisoning:predict_batch"), {"file": upload, "detector": detector.pk})
+    assert r.status_code == 302
+    stored = Prediction.objects.order_by("id")
+    assert stored.count() == 3 and len({p.batch for p in stored}) == 1 and stored[0].source == "batch"
+    batch = stored[0].batch
+    assert batch in r["Location"]
+    download = client.get(reverse("poisoning:batch_download", args=[batch]))
+    assert isinstance(download, StreamingHttpResponse)
+    back = read_csv(download)
+    assert [float(b["clump_thickness"]) for b in back] == [float(row["clump_thickness"]) for row in rows]
+    assert [b["status"] for b in back] == [p.status for p in stored]
+    assert back[1]["status"] == "Poisoned"
+    # someone else's batch is not found
+    other = services.predictions_batch(user=remote, detector=detector, content=batch_csv(detector, rows[:1]))
+    client.force_login(type(remote).objects.create_user("other", "o@example.org", "pw-Secret-123", role="remote_user", status="authorized"))
+    assert client.get(reverse("poisoning:batch_download", args=[other])).status_code == 404
+
+
+def test_a_bad_batch_names_row_and_column_and_stores_nothing(client, remote, detector):
+    client.force_login(remote)
+    rows = [{**record(detector), "class": "benign"}, {**record(detector, mitoses="one"), "class": "benign"}]
+    upload = SimpleUploadedFile("bad.csv", batch_csv(detector, rows), content_type="text/csv")
+    r = client.post(reverse("poisoning:predict_batch"), {"file": upload, "detector": detector.pk})
+    assert r.status_code == 400
+    assert "Nothing was stored" in r.content.decode() and "row 3 / column &#x27;mitoses&#x27;: &#x27;one&#x27; is not a number" in r.content.decode()
+    assert not Prediction.objects.exists()
+
+
+def _predictions(detector, users_and_status):
+    for user, status, name in users_and_status:
+        Prediction.objects.create(user=user, detector=detector, dataset_name=name, inputs={"x": 1}, status=status,
+                                  probability=0.9 if status == "Poisoned" else 0.1, reasons=["r"])
+
+
+def test_provider_lists_filters_searches_and_downloads_escaped_csv(client, provider, remote, detector):
+    _predictions(detector, [(remote, "Poisoned", "biopsy"), (remote, "Benign", "biopsy"),
+                            (remote, "Poisoned", "=HYPERLINK(\"http://evil\")"), (provider, "Benign", "-2+3")])
+    client.force_login(provider)
+    page = client.get(reverse("poisoning:prediction_list"), {"status": "Poisoned"})
+    assert page.status_code == 200 and len(page.context["page"].object_list) == 2
+    assert len(client.get(reverse("poisoning:prediction_list"), {"q": remote.username}).context["page"].object_list) == 3
+    rows = read_csv(client.get(reverse("poisoning:download")))
+    assert len(rows) == 4
+    names = {r["dataset"] for r in rows}
+    assert "'=HYPERLINK(\"http://evil\")" in names and "'-2+3" in names and "biopsy" in names
+    only_benign = read_csv(client.get(reverse("poisoning:download"), {"status": "Benign"}))
+    assert {r["status"] for r in only_benign} == {"Benign"} and len(only_benign) == 2
+
+
+def test_ratios_over_predictions_and_experiments(client, provider, remote, detector):
+    _predictions(detector, [(remote, "Poisoned", "biopsy")] * 3 + [(remote, "Benign", "biopsy")])
+    exp = training.experiment_create(name="e", dataset=detector.dataset, n_hospitals=3, rounds_=1, launch=False)
+    for h, (mal, status) in enumerate([(True, "Poisoned"), (False, "Benign"), (False, "Poisoned")]):
+        UpdateRecord.objects.create(experiment=exp, round_no=1, hospital=h, malicious=mal, val_accuracy=0.5, val_loss=1,
+                                    update_norm=1, cosine=0, status=status, aggregated=status == "Benign",
+                                    verify_seconds=0.01, reason="", update_hash="0" * 64)
+    ratios = selectors.prediction_ratios()
+    assert ratios["overall"] == {"label": "All predictions", "poisoned": 3, "benign": 1, "total": 4, "poisoned_ratio": 0.75}
+    (e,) = selectors.experiment_ratios()
+    assert (e["poisoned"], e["benign"], e["malicious"]) == (2, 1, 1)
+    client.force_login(provider)
+    chart = client.get(reverse("poisoning:ratio_chart")).content.decode()
+    assert chart.count("<svg") >= 3 and "0.750" in chart
+    assert "0.667" in client.get(reverse("poisoning:ratio_results")).content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_detection_metrics_on_a_tiny_attacked_experiment(eager, client, provider):
+    ds = training.dataset_create_builtin(name="breast_cancer")
+    exp = training.experiment_create(name="tiny", dataset=ds, n_hospitals=6, rounds_=2, seed=4, model_kind="logreg",
+                                     attack="sign_flip", malicious_fraction=0.34, defense="verification", encrypted=False)
+    exp.refresh_from_db()
+    assert exp.status == Experiment.Status.FINISHED, exp.error
+    det = selectors.detection_metrics(experiment=exp)
+    assert det["tp"] + det["fn"] == 2 * 2 and det["tp"] + det["fp"] + det["fn"] + det["tn"] == 12
+    assert det["recall"] == 1.0 and det["false_positive_rate"] == 0.0
+    assert not UpdateRecord.objects.filter(experiment=exp, malicious=True, aggregated=True).exists()
+    client.force_login(provider)
+    page = client.get(reverse("training:experiment_detail", args=[exp.pk])).content.decode()
+    assert page.count("malicious · sign_flip") == 4 and "Recall" in page
+
+
+def test_api_predict_batch_export_and_errors(client, remote, provider, detector):
+    client.force_login(remote)
+    url = reverse("api_poisoning_predictions")
+    ok = client.post(url, {"detector": detector.pk, "values": record(detector), "diagnosis": "benign"}, content_type="application/json")
+    assert ok.status_code == 201 and ok.json()["status"] in ("Poisoned", "Benign") and ok.json()["source"] == "api"
+    bad = client.post(url, {"detector": detector.pk, "values": {"clump_thickness": 1}, "diagnosis": "benign"}, content_type="application/json")
+    assert bad.status_code == 400 and "missing value" in bad.json()["error"]["message"]
+    assert client.post(url, {"detector": 999, "values": {}, "diagnosis": "x"}, content_type="application/json").status_code == 404
+    fields = client.get(reverse("api_poisoning_detectors")).json()["results"][0]["feature_ranges"]["features"]
+    assert [f["name"] for f in fields] == [f["name"] for f in detector.feature_ranges["features"]]
+    upload = SimpleUploadedFile("r.csv", batch_csv(detector, [{**record(detector), "class": "benign"}] * 2))
+    batch = client.post(reverse("api_poisoning_batch"), {"detector": detector.pk, "file": upload})
+    assert batch.status_code == 200 and len(read_csv(batch)) == 2 and batch["X-Batch-Id"]
+    broken = SimpleUploadedFile("r.csv", b"clump_thickness\n1\n")
+    refused = client.post(reverse("api_poisoning_batch"), {"detector": detector.pk, "file": broken})
+    assert refused.status_code == 400 and "Nothing was stored" in refused.json()["error"]["message"]
+    assert Prediction.objects.count() == 3
+    assert client.get(url).json()["count"] == 3
+    client.force_login(provider)
+    assert len(read_csv(client.get(reverse("api_poisoning_export")))) == 3
+    assert client.post(url, {}, content_type="application/json").status_code == 403
+
+
+def test_train_detectors_command_skips_active_ones_unless_forced(capsys):
+    training.dataset_create_builtin(name="biopsy")
+    call_command("train_detectors")
+    call_command("train_detectors")
+    call_command("train_detectors", "--force", "--dataset", "Breast biopsy (MASS)")
+    out = capsys.readouterr().out
+    assert "v1 active" in out and "already active" in out and "v2 active" in out
+    assert Detector.objects.filter(active=True).count() == 1

@@ -1,0 +1,179 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_POST
+
+from accounts.permissions import PROVIDER, REMOTE, has_role, role_required
+from fedcore.data import DataError
+from fedhealth import charts
+from fedhealth.csvexport import stream_csv
+
+from . import selectors, services
+from .forms import BatchForm, DetectorTrainForm, PredictForm
+from .models import Detector
+
+SCORE_KEYS = ("accuracy", "precision", "recall", "f1")
+
+
+def _filters(request: HttpRequest) -> dict:
+    return {k: request.GET.get(k, "").strip()[:100] for k in ("status", "dataset", "q")}
+
+
+def _filtered(request: HttpRequest, **extra):
+    f = _filters(request)
+    return selectors.predictions(status=f["status"], dataset=f["dataset"], query=f["q"], **extra)
+
+
+# --- provider: detectors --------------------------------------------------------------------
+
+@role_required(PROVIDER)
+def detector_list(request: HttpRequest) -> HttpResponse:
+    detectors = list(selectors.active_detectors())
+    chosen = None
+    if detectors:
+        wanted = request.GET.get("detector")
+        chosen = next((d for d in detectors if str(d.pk) == wanted), detectors[0])
+    chart = None
+    if chosen:
+        names = list(chosen.scores)
+        chart = mark_safe(charts.grouped_bars(
+            f"Poisoning-status classifiers on {chosen.dataset.name} (v{chosen.version})", names,
+            {k: [chosen.scores[n][k] for n in names] for k in SCORE_KEYS}, "score"))
+    return render(request, "poisoning/detector_list.html", {
+        "detectors": detectors, "chosen": chosen, "chart": chart, "form": DetectorTrainForm(), "keys": SCORE_KEYS,
+        "history": Detector.objects.filter(dataset=chosen.dataset) if chosen else []})
+
+
+@role_required(PROVIDER)
+@require_POST
+def detector_train(request: HttpRequest) -> HttpResponse:
+    form = DetectorTrainForm(request.POST)
+    if not form.is_valid():
+        return render(request, "poisoning/detector_list.html", {
+            "detectors": list(selectors.active_detectors()), "form": form, "keys": SCORE_KEYS}, status=400)
+    try:
+        det = services.detector_train(dataset=form.cleaned_data["dataset"], poison_fraction=form.cleaned_data["poison_fraction"],
+                                      seed=form.cleaned_data["seed"])
+    except (DataError, ValueError) as exc:
+        messages.error(request, f"Could not train on this dataset: {exc}")
+        return redirect("poisoning:detector_list")
+    messages.success(request, f"{det.dataset.name}: version {det.version} is active ({det.classifier}, "
+                              f"F1 {det.scores[det.classifier]['f1']:.3f}).")
+    return redirect(f"{reverse('poisoning:detector_list')}?detector={det.pk}")
+
+
+# --- remote user: predict -------------------------------------------------------------------
+
+def _chosen_detector(request: HttpRequest, detectors: list[Detector]) -> Detector | None:
+    wanted = request.POST.get("detector") or request.GET.get("detector")
+    if wanted:
+        found = next((d for d in detectors if str(d.pk) == wanted), None)
+        if found is None:
+            raise Http404("No active predictor with this id.")
+        return found
+    return detectors[0] if detectors else None
+
+
+@role_required(REMOTE)
+def predict(request: HttpRequest) -> HttpResponse:
+    detectors = list(selectors.active_detectors())
+    detector = _chosen_detector(request, detectors)
+    form = PredictForm(detector, request.POST or None) if detector else None
+    result = None
+    if request.method == "POST" and form is not None and form.is_valid():
+        try:
+            result = services.prediction_create(user=request.user, detector=detector, values=form.values(),
+                                                diagnosis=form.cleaned_data["diagnosis"])
+        except DataError as exc:
+            form.add_error(None, str(exc))
+    status = 400 if request.method == "POST" and result is None else 200
+    return render(request, "poisoning/predict.html", {
+        "detectors": detectors, "detector": detector, "form": form, "result": result, "batch_form": BatchForm()}, status=status)
+
+
+@role_required(REMOTE)
+@require_POST
+def predict_batch(request: HttpRequest) -> HttpResponse:
+    detectors = list(selectors.active_detectors())
+    detector = _chosen_detector(request, detectors)
+    batch_form = BatchForm(request.POST, request.FILES)
+    if detector is not None and batch_form.is_valid():
+        try:
+            batch = services.predictions_batch(user=request.user, detector=detector,
+                                               content=batch_form.cleaned_data["file"].read())
+        except DataError as exc:
+            batch_form.add_error("file", f"Nothing was stored. {exc}")
+        else:
+            n = selectors.predictions(user=request.user, batch=batch).count()
+            messages.success(request, format_html('{} records predicted. <a href="{}">Download the results as CSV</a>.',
+                                                  n, reverse("poisoning:batch_download", args=[batch])))
+            return redirect(f"{reverse('poisoning:my_predictions')}?batch={batch}")
+    return render(request, "poisoning/predict.html", {
+        "detectors": detectors, "detector": detector, "form": PredictForm(detector) if detector else None,
+        "batch_form": batch_form}, status=400)
+
+
+@role_required(REMOTE)
+def my_predictions(request: HttpRequest) -> HttpResponse:
+    batch = request.GET.get("batch", "")[:36]
+    qs = _filtered(request, user=request.user, batch=batch)
+    return render(request, "poisoning/my_predictions.html", {
+        "page": Paginator(qs, 25).get_page(request.GET.get("page")), "batch": batch, "filters": _filters(request)})
+
+
+@role_required(REMOTE, PROVIDER)
+def batch_download(request: HttpRequest, batch) -> HttpResponse:
+    batch = str(batch)
+    owner = None if has_role(request.user, PROVIDER) else request.user
+    qs = selectors.predictions(user=owner)
+    if not qs.filter(batch=batch).exists():
+        raise Http404("No such batch among your predictions.")
+    header, rows = selectors.batch_csv(batch, qs)
+    return stream_csv(f"fedhealth-batch-{batch[:8]}.csv", header, rows)
+
+
+# --- provider: all predictions, ratios, download ---------------------------------------------
+
+@role_required(PROVIDER)
+def prediction_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "poisoning/prediction_list.html", {
+        "page": Paginator(_filtered(request), 25).get_page(request.GET.get("page")), "filters": _filters(request),
+        "datasets": selectors.prediction_datasets(), "statuses": selectors.STATUSES,
+        "query_string": request.GET.urlencode()})
+
+
+@role_required(PROVIDER)
+def download(request: HttpRequest) -> HttpResponse:
+    return stream_csv("fedhealth-predictions.csv", selectors.CSV_HEADER, selectors.prediction_csv_rows(_filtered(request)))
+
+
+def _ratios() -> dict:
+    return {"predictions": selectors.prediction_ratios(), "experiments": selectors.experiment_ratios()}
+
+
+@role_required(PROVIDER)
+def ratio_chart(request: HttpRequest) -> HttpResponse:
+    ratios = _ratios()
+    overall, datasets, exps = ratios["predictions"]["overall"], ratios["predictions"]["datasets"], ratios["experiments"]
+    pie = bars = exp_bars = None
+    if overall["total"]:
+        pie = mark_safe(charts.pie("Poisoning status of all predictions", ["Poisoned", "Benign"], [overall["poisoned"], overall["benign"]]))
+        bars = mark_safe(charts.grouped_bars("Share predicted Poisoned, per dataset", [d["label"] for d in datasets],
+                                             {"poisoned ratio": [d["poisoned_ratio"] for d in datasets]}, "ratio"))
+    if exps:
+        exp_bars = mark_safe(charts.grouped_bars(
+            "Updates per experiment: predicted Poisoned vs truly malicious", [e["label"] for e in exps],
+            {"predicted Poisoned": [e["poisoned_ratio"] for e in exps],
+             "truly malicious": [e["malicious"] / e["total"] if e["total"] else None for e in exps]}, "share of updates"))
+    return render(request, "poisoning/ratio_chart.html", {**ratios, "pie": pie, "bars": bars, "exp_bars": exp_bars})
+
+
+@role_required(PROVIDER)
+def ratio_results(request: HttpRequest) -> HttpResponse:
+    return render(request, "poisoning/ratio_results.html", _ratios())

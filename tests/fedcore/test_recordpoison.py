@@ -1,0 +1,89 @@
+"""Record-level poisoning, the seven classifiers and the batch CSV reader."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fedcore import data
+from fedcore.data import DataError
+from fedcore.recordpoison import (
+    CLASSIFIER_NAMES,
+    POISONED,
+    poison_records,
+    read_records_csv,
+    train_detectors,
+)
+
+
+@pytest.fixture(scope="module")
+def biopsy():
+    return data.load_builtin("biopsy")
+
+
+@pytest.fixture(scope="module")
+def report(biopsy):
+    return train_detectors(biopsy, fraction=0.2, seed=3)
+
+
+def test_poisoning_touches_exactly_the_chosen_records(biopsy):
+    ps = poison_records(biopsy.X, biopsy.y, biopsy.n_classes, fraction=0.2, seed=1)
+    n = len(biopsy.y)
+    assert ps.poisoned.sum() == round(0.2 * n)
+    flips = np.array([k == "label_flip" for k in ps.kind])
+    tampers = np.array([k == "feature_tamper" for k in ps.kind])
+    assert flips.sum() + tampers.sum() == ps.poisoned.sum() and abs(flips.sum() - tampers.sum()) <= 1
+    assert np.all(ps.diagnosis[flips] != biopsy.y[flips])
+    assert np.array_equal(ps.X[flips], biopsy.X[flips])
+    moved = np.abs(ps.X[tampers] - biopsy.X[tampers]) / biopsy.X.std(axis=0)
+    assert np.all((moved >= 3 - 1e-9).sum(axis=1) >= 1)  # every tampered record is pushed >= 3 SD somewhere
+    clean = ~ps.poisoned
+    assert np.array_equal(ps.X[clean], biopsy.X[clean]) and np.array_equal(ps.diagnosis[clean], biopsy.y[clean])
+    with pytest.raises(ValueError):
+        poison_records(biopsy.X, biopsy.y, 2, fraction=0.6)
+
+
+def test_every_classifier_is_trained_and_the_best_by_f1_is_kept(report):
+    assert set(report.scores) == set(CLASSIFIER_NAMES) and len(CLASSIFIER_NAMES) >= 7
+    assert report.best == max(report.scores, key=lambda n: report.scores[n]["f1"])
+    assert report.scores[report.best]["f1"] >= 0.8
+    for s in report.scores.values():
+        assert 0 <= s["precision"] <= 1 and 0 <= s["recall"] <= 1 and s["seconds"] > 0
+
+
+def test_detector_flags_tampered_and_flipped_records_and_says_why(biopsy, report):
+    det = report.detector
+    rng = np.random.default_rng(0)
+    idx = rng.choice(len(biopsy.y), 40, replace=False)
+    X, y = biopsy.X[idx], biopsy.y[idx]
+    clean = det.predict(X, y)
+    assert np.mean([p.status != POISONED for p in clean]) >= 0.85
+    tampered = X.copy()
+    tampered[:, 0] += 8 * biopsy.X[:, 0].std()
+    flagged = det.predict(tampered, y)
+    assert np.mean([p.status == POISONED for p in flagged]) >= 0.85
+    assert any(biopsy.feature_names[0] in r for p in flagged for r in p.reasons)
+    flipped = det.predict(X, 1 - y)
+    assert np.mean([p.status == POISONED for p in flipped]) > np.mean([p.status == POISONED for p in clean]) + 0.3
+    assert all(0 <= p.probability <= 1 and p.reasons for p in clean + flagged + flipped)
+
+
+def test_batch_reader_parses_and_names_row_and_column_at_fault():
+    names = ["glu", "bmi"]
+    X, d, rows = read_records_csv(b"bmi;glu;diabetes;note\n31.5;148;Yes;x\n22;85;no;\n", names, "diabetes", ["No", "Yes"])
+    assert X.tolist() == [[148.0, 31.5], [85.0, 22.0]] and d.tolist() == [1, 0]
+    assert rows[1] == {"glu": 85.0, "bmi": 22.0, "diabetes": "No"}
+    cases = [
+        (b"", "empty"),
+        (b"glu,diabetes\n1,No\n", "lacks the column(s) 'bmi'"),
+        (b"glu,bmi,diabetes\n1,2,No\n3,abc,Yes\n", "row 3 / column 'bmi': 'abc' is not a number"),
+        (b"glu,bmi,diabetes\n1,2,Maybe\n", "row 2 / column 'diabetes': 'Maybe' is not one of No, Yes"),
+        (b"glu,bmi,diabetes\n1,inf,No\n", "not a finite number"),
+        (b"glu,bmi,diabetes\n", "no records"),
+        ("glu,bmi,diabetes\n1,2,No\n".encode("utf-16"), "not UTF-8"),
+    ]
+    for content, message in cases:
+        with pytest.raises(DataError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            read_records_csv(content, names, "diabetes", ["No", "Yes"])
+    with pytest.raises(DataError, match="more than 2 records"):
+        read_records_csv(b"glu,bmi,diabetes\n1,2,No\n1,2,No\n1,2,No\n", names, "diabetes", ["No", "Yes"], max_rows=2)
