@@ -95,6 +95,7 @@ class FederatedData:
     y_val: np.ndarray
     X_test: np.ndarray
     y_test: np.ndarray
+    scaler: Standardizer | None = None  # fitted on the training pool; new records go through it
 
     def hospital(self, h: int) -> tuple[np.ndarray, np.ndarray]:
         idx = self.parts[h]
@@ -116,7 +117,7 @@ def prepare(table: Table, n_hospitals: int, *, scheme: str = "iid", alpha: float
     y_train = table.y[split.train]
     parts = partition(y_train, n_hospitals, scheme=scheme, alpha=alpha, seed=seed)
     return FederatedData(parts, X[split.train], y_train, X[split.validation], table.y[split.validation],
-                         X[split.test], table.y[split.test])
+                         X[split.test], table.y[split.test], scaler)
 
 
 # --- hospitals ---------------------------------------------------------------------------

@@ -34,6 +34,20 @@ def ledger_verify(*, expected_digest: dict | None = None) -> chain.Report:
     return chain.verify_chain(stored_chain(), genesis_authorities(), expected_digest=expected_digest)
 
 
+def ledger_status(max_age: int = 30) -> dict:
+    """A recent verification for dashboards: re-verified at most every ``max_age`` seconds."""
+    from django.core.cache import cache
+    from django.utils import timezone
+
+    status = cache.get("ledger-status")
+    if status is None:
+        report = ledger_verify()
+        status = {"intact": report.intact, "summary": report.summary(), "height": report.height,
+                  "entries": report.entries, "checked": timezone.now()}
+        cache.set("ledger-status", status, max_age)
+    return status
+
+
 def digest_document(report: chain.Report) -> dict:
     return {"format": "fedhealth-ledger-digest/1", "height": report.height, "block_hash": report.digest,
             "entries": report.entries}

@@ -14,6 +14,27 @@ DEFENSE_LABELS = {
 }
 
 
+class FeatureForm(forms.Form):
+    """One number field per dataset column, with its unit and a plausible range around the observed one."""
+
+    # values outside the observed range by more than this many ranges are refused as implausible
+    RANGE_SLACK = 1.0
+
+    def __init__(self, features: list[dict], *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.features = features
+        for f in features:
+            span = (f["max"] - f["min"]) or 1.0
+            lo, hi = f["min"] - self.RANGE_SLACK * span, f["max"] + self.RANGE_SLACK * span
+            self.fields[f["name"]] = forms.FloatField(
+                label=f["name"] + (f" ({f['unit']})" if f.get("unit") else ""), min_value=round(lo, 6),
+                max_value=round(hi, 6), help_text=f"seen {f['min']:g} – {f['max']:g}",
+                widget=forms.NumberInput(attrs={"step": "1" if f.get("integer") else "any"}))
+
+    def values(self) -> dict[str, float]:
+        return {f["name"]: self.cleaned_data[f["name"]] for f in self.features}
+
+
 class UploadForm(forms.Form):
     name = forms.CharField(max_length=120)
     file = forms.FileField(help_text="CSV (comma, semicolon or tab), UTF-8, header row, at most 20 MB.")

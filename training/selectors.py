@@ -9,6 +9,7 @@ import numpy as np
 from django.db.models import QuerySet
 
 from fedcore import data as fdata
+from fedcore import model as fmodel
 from fedcore import rounds
 
 from .models import Dataset, Experiment, Round
@@ -58,7 +59,7 @@ def dataset_preview(ds: Dataset, rows: int = 8) -> tuple[list[str], list[list]]:
 
 def dataset_columns(ds: Dataset) -> list[dict]:
     t = dataset_table(ds)
-    return [{"name": c.name, "min": c.minimum, "max": c.maximum, "unit": c.unit,
+    return [{"name": c.name, "min": c.minimum, "max": c.maximum, "unit": c.unit, "integer": c.integer,
              "mean": float(t.X[:, j].mean()), "std": float(t.X[:, j].std())} for j, c in enumerate(t.columns)]
 
 
@@ -76,3 +77,33 @@ def accuracy_results() -> list[dict]:
         rows.append({"experiment": exp, "dataset": exp.dataset.name, "model": exp.model_kind, "defense": exp.defense,
                      "attack": exp.attack, "centralised": exp.centralised or {}, "federated": exp.final or {}})
     return rows
+
+
+# --- the global model, as a hospital or a remote user receives it ---------------------------
+
+def current_global_model() -> Experiment | None:
+    """The newest finished experiment's global model."""
+    return (Experiment.objects.filter(status=Experiment.Status.FINISHED, global_vector__isnull=False)
+            .select_related("dataset").order_by("-finished", "-pk").first())
+
+
+def global_model_check(exp: Experiment) -> dict:
+    """Hash the model as delivered and check it against the hash sealed on the ledger for its last round."""
+    from ledger.selectors import verify_model_hash
+
+    digest = rounds.model_hash(global_vector(exp))
+    ok, message = verify_model_hash(experiment=exp.ledger_key, round_no=exp.rounds, model_hash=digest)
+    return {"hash": digest, "ok": ok, "message": message, "round": exp.rounds}
+
+
+def disease_risk(exp: Experiment, values: dict[str, float]) -> dict[str, float]:
+    """Class probabilities of one record under the experiment's global model; refuses an unverified model."""
+    check = global_model_check(exp)
+    if not check["ok"]:
+        raise ValueError(f"the global model failed its ledger check: {check['message']}")
+    cfg = round_config(exp)
+    scaler = federated_data(exp).scaler
+    x = np.asarray([[float(values[c]) for c in exp.dataset.feature_names]])
+    weights = fmodel.unflatten(cfg.spec, global_vector(exp))
+    proba = fmodel.predict_proba(cfg.spec, weights, scaler.transform(x))[0]
+    return dict(zip(exp.dataset.class_names, (float(p) for p in proba), strict=True))

@@ -1,0 +1,81 @@
+"""The provider dashboard and the remote user's home, against real experiments and a real ledger."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from django.urls import reverse
+
+from fedcore import model as fmodel
+from fedcore import rounds
+from ledger.models import Entry
+from poisoning.models import Prediction
+from poisoning.services import detector_train
+from training import selectors, services
+from training.models import Experiment
+
+
+@pytest.fixture
+def finished(eager) -> Experiment:
+    cache.clear()
+    ds = services.dataset_create_builtin(name="pima")
+    exp = services.experiment_create(name="Pima federated", dataset=ds, model_kind="logreg", n_hospitals=4, rounds_=2,
+                                     seed=2, attack="sign_flip", malicious_fraction=0.25, encrypted=False)
+    exp.refresh_from_db()
+    assert exp.status == "finished", exp.error
+    return exp
+
+
+@pytest.mark.django_db(transaction=True)
+def test_provider_dashboard_shows_experiments_ledger_users_and_predictions(client, provider, pending, remote, finished):
+    det = detector_train(dataset=finished.dataset)
+    Prediction.objects.create(user=remote, detector=det, dataset_name="Pima", inputs={}, status="Poisoned",
+                              probability=0.91, reasons=["r"])
+    running = services.experiment_create(name="Still queued", dataset=finished.dataset, n_hospitals=3, rounds_=1, launch=False)
+    client.force_login(provider)
+    page = client.get(reverse("dashboard")).content.decode()
+    assert "Pima federated" in page and f"{finished.final['accuracy']:.3f}" in page
+    assert reverse("training:experiment_progress", args=[running.pk]) in page  # live progress for the active one
+    assert 'id="tile-pending"' in page and ">1</p>" in page.split('id="tile-pending"')[1].split("</a>")[0]
+    assert "status-intact" in page and remote.username in page and "0.910" in page
+    # a tampered entry turns the ledger tile red once the cached check expires
+    first = Entry.objects.order_by("id").values_list("id", flat=True).first()
+    with connection.cursor() as c:
+        c.execute("UPDATE ledger_entry SET payload = REPLACE(payload, '\"round\"', '\"rnd\"') WHERE id = %s", [first])
+    cache.clear()
+    assert "status-broken" in client.get(reverse("dashboard")).content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_remote_home_verifies_the_global_model_and_estimates_risk(client, remote, finished):
+    client.force_login(remote)
+    page = client.get(reverse("remote_home")).content.decode()
+    digest = rounds.model_hash(selectors.global_vector(finished))
+    assert "verified on the ledger" in page and digest[:20] in page
+    record = {"glu": 180, "bp": 80, "skin": 35, "bmi": 38.5, "age": 55, "npreg": 3, "ped": 0.6}
+    record = {c: record.get(c, 1) for c in finished.dataset.feature_names}
+    r = client.post(reverse("remote_home"), {f"risk-{k}": v for k, v in record.items()})
+    assert r.status_code == 200
+    # the same number, computed independently from the split, the scaler and the stored weights
+    table = selectors.dataset_table(finished.dataset)
+    data = rounds.prepare(table, finished.n_hospitals, scheme=finished.partition, alpha=finished.alpha, seed=finished.seed)
+    spec = selectors.round_config(finished).spec
+    x = data.scaler.transform(np.asarray([[record[c] for c in table.feature_names]]))
+    expected = fmodel.predict_proba(spec, fmodel.unflatten(spec, selectors.global_vector(finished)), x)[0, 1]
+    assert f"{table.class_names[1]} probability {expected:.2f}" in r.content.decode()
+    bad = client.post(reverse("remote_home"), {"risk-glu": "lots"})
+    assert bad.status_code == 400 and "Enter a number" in bad.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_remote_home_refuses_a_model_that_does_not_match_the_ledger(client, remote, finished):
+    vector = selectors.global_vector(finished)
+    vector[0] += 1e-6
+    Experiment.objects.filter(pk=finished.pk).update(global_vector=vector.astype("<f8").tobytes())
+    client.force_login(remote)
+    page = client.get(reverse("remote_home")).content.decode()
+    assert "not verified" in page and "do not use this model" in page and 'id="risk-form"' not in page
+    r = client.post(reverse("remote_home"), {f"risk-{c}": 1 for c in finished.dataset.feature_names})
+    assert r.status_code == 400 and "failed its ledger check" in r.content.decode()
