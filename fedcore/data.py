@@ -166,14 +166,15 @@ def synthetic_ehr(n_rows: int = 5000, positive_fraction: float = 0.3, seed: int 
 MIN_ROWS = 20
 MAX_MISSING_FRACTION = 0.2
 MAX_CATEGORIES = 30
+NUMERIC_SHARE = 0.8  # a column where at least this share of the values are numbers is numeric
 MISSING = {"", "na", "n/a", "nan", "null", "none", "?", "-"}
 
 
 def read_csv_upload(data: bytes, target_column: str, *, max_bytes: int = 20_000_000, max_rows: int = 1_000_000) -> Table:
     """Parse and validate an uploaded CSV; raise DataError naming the row and column at fault.
 
-    Numeric columns are kept as numbers; a text column with at most 30 distinct values is
-    one-hot encoded (``column=value``); missing cells (empty, NA, ?, ...) are imputed with the
+    Numeric columns are kept as numbers (a column that is at least 80% numbers is numeric, and
+    a text in it is an error); a text column with at most 30 distinct values is one-hot encoded (``column=value``); missing cells (empty, NA, ?, ...) are imputed with the
     column median when at most 20% of a column is missing. The target may be text or numbers;
     its classes are sorted, and for two classes the second in sorted order is the positive one.
     """
@@ -247,15 +248,20 @@ def read_csv_upload(data: bytes, target_column: str, *, max_bytes: int = 20_000_
         if missing.mean() > MAX_MISSING_FRACTION:
             raise DataError(f"{missing.mean():.0%} of the values are missing (at most {MAX_MISSING_FRACTION:.0%} allowed)", column=name)
         values = np.full(len(cells), np.nan)
-        bad_row = None
+        bad_rows = []
         for i, c in enumerate(cells):
             if missing[i]:
                 continue
             try:
                 values[i] = float(c.replace(",", ".")) if delimiter == ";" else float(c)
             except ValueError:
-                bad_row = i
-                break
+                bad_rows.append(i)
+        present = int((~missing).sum())
+        if bad_rows and len(bad_rows) <= (1 - NUMERIC_SHARE) * present:
+            # a numeric column with a few stray texts: a typo to fix, not a category
+            i = bad_rows[0]
+            raise DataError(f"'{cells[i]}' is not a number, and the rest of the column is numeric", row=i + 2, column=name)
+        bad_row = bad_rows[0] if bad_rows else None
         if bad_row is None:
             if not np.all(np.isfinite(values[~missing])):
                 i = int(np.where(~np.isfinite(values) & ~missing)[0][0])

@@ -35,16 +35,19 @@ def ledger_verify(*, expected_digest: dict | None = None) -> chain.Report:
 
 
 def ledger_status(max_age: int = 30) -> dict:
-    """A recent verification for dashboards: re-verified at most every ``max_age`` seconds."""
+    """A recent verification for dashboards: re-verified when the chain grows, else every ``max_age`` seconds."""
     from django.core.cache import cache
+    from django.db.models import Count, Max
     from django.utils import timezone
 
-    status = cache.get("ledger-status")
+    head = Block.objects.aggregate(height=Max("height"), blocks=Count("id"))
+    key = f"ledger-status-{head['height']}-{head['blocks']}"
+    status = cache.get(key)
     if status is None:
         report = ledger_verify()
         status = {"intact": report.intact, "summary": report.summary(), "height": report.height,
                   "entries": report.entries, "checked": timezone.now()}
-        cache.set("ledger-status", status, max_age)
+        cache.set(key, status, max_age)
     return status
 
 

@@ -179,3 +179,12 @@ def test_centralised_mlp_reaches_95_percent(bc):
     spec = ModelSpec("mlp", 30, 2)
     w = train_centralised(spec, X[split.train], t.y[split.train], epochs=20, learning_rate=0.01)
     assert evaluate(spec, w, X[split.test], t.y[split.test])["accuracy"] > 0.95
+
+
+def test_a_stray_text_in_a_numeric_column_is_an_error_not_a_category():
+    rows = "".join(f"{i % 5},{'yes' if i % 2 else 'no'}\n" for i in range(40))
+    with pytest.raises(data.DataError, match="row 4 / column 'n': 'seven' is not a number, and the rest of the column is numeric"):
+        data.read_csv_upload(("n,label\n" + rows).replace("\n2,", "\nseven,", 1).encode(), "label")
+    mixed = "".join(f"{['a', 'b', 'c'][i % 3]},{'yes' if i % 2 else 'no'}\n" for i in range(40))
+    table = data.read_csv_upload(("kind,label\n" + mixed).encode(), "label")
+    assert table.feature_names == ["kind=a", "kind=b", "kind=c"]
