@@ -107,3 +107,33 @@ def disease_risk(exp: Experiment, values: dict[str, float]) -> dict[str, float]:
     weights = fmodel.unflatten(cfg.spec, global_vector(exp))
     proba = fmodel.predict_proba(cfg.spec, weights, scaler.transform(x))[0]
     return dict(zip(exp.dataset.class_names, (float(p) for p in proba), strict=True))
+
+
+# the settings that make two experiments comparable apart from their attack and defense
+COMPARABLE = ("dataset_id", "model_kind", "n_hospitals", "rounds", "partition", "alpha", "local_epochs",
+              "learning_rate", "batch_size", "seed")
+
+
+def reference_runs(exp: Experiment) -> dict[str, Experiment | None]:
+    """The clean run (no attack) and the undefended run (same attack, plain FedAvg) of the same setting."""
+    same = Experiment.objects.filter(**{f: getattr(exp, f) for f in COMPARABLE}).exclude(pk=exp.pk).order_by("-created")
+    return {
+        "clean": same.filter(attack="none").first(),
+        "undefended": same.filter(attack=exp.attack, malicious_fraction=exp.malicious_fraction, defense="none").first(),
+    }
+
+
+def accuracy_recovered(exp: Experiment) -> dict | None:
+    """Final accuracy defended vs undefended vs clean, and the share of the lost accuracy the defense won back."""
+    if exp.attack == "none":
+        return None
+    refs = reference_runs(exp)
+
+    def acc(e):
+        return (e.final or {}).get("accuracy") if e is not None and e.status == Experiment.Status.FINISHED else None
+
+    defended, undefended, clean = acc(exp), acc(refs["undefended"]), acc(refs["clean"])
+    recovered = None
+    if None not in (defended, undefended, clean) and clean - undefended > 1e-9:
+        recovered = (defended - undefended) / (clean - undefended)
+    return {"defended": defended, "undefended": undefended, "clean": clean, "recovered": recovered, **refs}

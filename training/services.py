@@ -235,6 +235,24 @@ def experiment_centralised(*, experiment_id: int) -> None:
     Experiment.objects.filter(pk=experiment_id).update(centralised=metrics)
 
 
+def experiment_references(*, experiment: Experiment, owner=None) -> list[Experiment]:
+    """Launch whichever of the clean and undefended reference runs of this setting is missing."""
+    if experiment.attack == "none":
+        return []
+    refs = selectors.reference_runs(experiment)
+    base = {f: getattr(experiment, f) for f in selectors.COMPARABLE if f != "dataset_id"}
+    base["rounds_"] = base.pop("rounds")
+    launched = []
+    if refs["clean"] is None:
+        launched.append(experiment_create(name=f"{experiment.name} · clean reference", dataset=experiment.dataset,
+                                          owner=owner, defense=experiment.defense, encrypted=experiment.encrypted, **base))
+    if refs["undefended"] is None:
+        launched.append(experiment_create(name=f"{experiment.name} · undefended reference", dataset=experiment.dataset,
+                                          owner=owner, attack=experiment.attack, defense="none",
+                                          malicious_fraction=experiment.malicious_fraction, **base))
+    return launched
+
+
 def experiment_cancel(*, experiment: Experiment) -> bool:
     updated = Experiment.objects.filter(pk=experiment.pk, status__in=Experiment.ACTIVE).update(
         status=Experiment.Status.CANCELLED, finished=timezone.now())

@@ -14,6 +14,7 @@ urlpatterns = [
     path("experiments/<int:pk>/", views.experiment_detail, name="experiment_detail"),
     path("experiments/<int:pk>/progress.json", views.experiment_progress, name="experiment_progress"),
     path("experiments/<int:pk>/cancel/", views.experiment_cancel, name="experiment_cancel"),
+    path("experiments/<int:pk>/references/", views.experiment_references, name="experiment_references"),
     path("results/", views.accuracy_results, name="accuracy_results"),
     path("results/chart/", views.accuracy_chart, name="accuracy_chart"),
 ]

@@ -120,7 +120,8 @@ def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
             series["backdoor success"] = [r.metrics.get("backdoor_success") for r in rounds]
         curve = mark_safe(charts.curves("Test accuracy per round", xs, series, "accuracy"))
     return render(request, "training/experiment_detail.html", {
-        "exp": exp, "rounds": rounds, "curve": curve, "progress": _progress(exp), "metrics": selectors.METRICS})
+        "exp": exp, "rounds": rounds, "curve": curve, "progress": _progress(exp), "metrics": selectors.METRICS,
+        "recovered": selectors.accuracy_recovered(exp)})
 
 
 @role_required(PROVIDER)
@@ -136,6 +137,19 @@ def experiment_cancel(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, "Experiment cancelled; its workers stop after their current task.")
     else:
         messages.error(request, f"The experiment is {exp.get_status_display().lower()}; only queued or running experiments can be cancelled.")
+    return redirect("training:experiment_detail", pk=pk)
+
+
+@role_required(PROVIDER)
+@require_POST
+def experiment_references(request: HttpRequest, pk: int) -> HttpResponse:
+    exp = get_object_or_404(Experiment.objects.select_related("dataset"), pk=pk)
+    launched = services.experiment_references(experiment=exp, owner=request.user)
+    if launched:
+        messages.success(request, "Launched: " + ", ".join(e.name for e in launched) + ". The comparison fills in as they finish.")
+    else:
+        messages.info(request, "The clean and undefended references of this setting already exist." if exp.attack != "none"
+                      else "A run without attack needs no reference runs.")
     return redirect("training:experiment_detail", pk=pk)
 
 

@@ -25,6 +25,8 @@ ROWS = [
     only("training:experiment_progress", "provider", kwargs=_experiment),
     # a queued experiment that was never launched: cancelling it works and redirects
     only("training:experiment_cancel", "provider", ok=REDIRECT, method="post", kwargs=_experiment),
+    # an experiment without attack needs no references: a message and back to its page
+    only("training:experiment_references", "provider", ok=REDIRECT, method="post", kwargs=_experiment),
     only("training:accuracy_results", "provider"),
     only("training:accuracy_chart", "provider"),
     api_only("api_training_datasets", "provider"),

@@ -110,3 +110,28 @@ def test_progress_json_and_pages_render(client, provider):
     assert data["percent"] == 0 and data["fields"]["status"] == "Queued" and data["done"] is False
     for name in ("training:accuracy_results", "training:accuracy_chart", "training:dataset_list", "training:experiment_list"):
         assert client.get(reverse(name)).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reference_runs_give_the_accuracy_recovered(eager, client, provider):
+    ds = services.dataset_create_builtin(name="breast_cancer")
+    exp = services.experiment_create(name="attacked", dataset=ds, model_kind="logreg", n_hospitals=6, rounds_=3, seed=8,
+                                     attack="gaussian_noise", malicious_fraction=0.34, encrypted=False)
+    client.force_login(provider)
+    page = client.get(reverse("training:experiment_detail", args=[exp.pk])).content.decode()
+    assert "Run the missing reference runs" in page
+    r = client.post(reverse("training:experiment_references", args=[exp.pk]), follow=True)
+    assert "Launched: attacked · clean reference, attacked · undefended reference" in r.content.decode()
+    clean = Experiment.objects.get(name="attacked · clean reference")
+    undefended = Experiment.objects.get(name="attacked · undefended reference")
+    assert (clean.attack, clean.defense, undefended.attack, undefended.defense) == ("none", "verification", "gaussian_noise", "none")
+    assert clean.status == undefended.status == "finished"
+    rec = selectors.accuracy_recovered(Experiment.objects.get(pk=exp.pk))
+    assert rec["clean"] == clean and rec["undefended"] == undefended
+    d, u, c = exp.__class__.objects.get(pk=exp.pk).final["accuracy"], undefended.final["accuracy"], clean.final["accuracy"]
+    assert u < c  # noise from a third of the hospitals hurts plain FedAvg
+    assert rec["recovered"] == pytest.approx((d - u) / (c - u))
+    page = client.get(reverse("training:experiment_detail", args=[exp.pk])).content.decode()
+    assert f"{u:.3f}" in page and f"{c:.3f}" in page and "Run the missing reference runs" not in page
+    # asking again launches nothing more
+    assert services.experiment_references(experiment=exp) == []
