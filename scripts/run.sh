@@ -8,9 +8,9 @@ HOST="${HOST:-127.0.0.1}"
 PORT="${PORT:-8000}"
 mkdir -p var/log
 $PY manage.py migrate --noinput
-$PY manage.py ledger_init 2>/dev/null || true
+$PY manage.py ledger_init
 $PY manage.py create_demo_accounts
-$PY manage.py load_demo_data 2>/dev/null || true
+$PY manage.py load_demo_data
 
 echo ">> starting Celery worker (log: var/log/celery.log)"
 .venv/bin/celery -A fedhealth worker --loglevel=INFO --concurrency="${WORKERS:-2}" >var/log/celery.log 2>&1 &
