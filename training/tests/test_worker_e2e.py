@@ -26,7 +26,7 @@ def wait(exp: Experiment, until, timeout: float = 240) -> Experiment:
     raise AssertionError(f"timed out: {exp.status} round {exp.current_round} hospitals {exp.hospitals_done} {exp.error}")
 
 
-LAUNCH = {"model_kind": "mlp", "n_hospitals": 6, "rounds": 5, "partition": "iid", "alpha": 0.5, "local_epochs": 2,
+LAUNCH = {"model_kind": "mlp", "n_hospitals": 20, "rounds": 10, "partition": "iid", "alpha": 0.5, "local_epochs": 2,
           "learning_rate": 0.01, "batch_size": 32, "seed": 11, "attack": "none", "malicious_fraction": 0,
           "defense": "verification", "encrypted": "on"}
 
@@ -35,8 +35,8 @@ def test_page_launch_runs_on_a_real_worker_with_live_progress(client, provider, 
     ds = services.dataset_create_builtin(name="breast_cancer")
     worker = celery_worker_process(concurrency=2)
     client.force_login(provider)
-    r = client.post(reverse("training:experiment_create"), {**LAUNCH, "name": "6 hospitals", "dataset": ds.pk})
-    exp = Experiment.objects.get(name="6 hospitals")
+    r = client.post(reverse("training:experiment_create"), {**LAUNCH, "name": "20 hospitals", "dataset": ds.pk})
+    exp = Experiment.objects.get(name="20 hospitals")
     assert r.status_code == 302
     progress_url = reverse("training:experiment_progress", args=[exp.pk])
     seen = set()
@@ -52,12 +52,12 @@ def test_page_launch_runs_on_a_real_worker_with_live_progress(client, provider, 
     assert len(seen) >= 3  # progress moved while we watched
     exp = wait(exp, lambda e: e.centralised)
     assert abs(exp.final["accuracy"] - exp.centralised["accuracy"]) <= 0.03
-    assert list(Round.objects.filter(experiment=exp).values_list("number", flat=True)) == list(range(1, 6))
-    assert UpdateRecord.objects.filter(experiment=exp, encrypted=True).count() == 30
+    assert list(Round.objects.filter(experiment=exp).values_list("number", flat=True)) == list(range(1, 11))
+    assert UpdateRecord.objects.filter(experiment=exp, encrypted=True).count() == 200
     assert "training.round_train_hospital" in worker.output()
     assert ledger_verify().intact
     # same seed, same numbers
-    again = services.experiment_create(name="again", dataset=ds, n_hospitals=6, rounds_=5, seed=11, encrypted=True)
+    again = services.experiment_create(name="again", dataset=ds, n_hospitals=20, rounds_=10, seed=11, encrypted=True)
     again = wait(again, lambda e: e.status == "finished")
     assert again.final == exp.final
 
