@@ -23,8 +23,7 @@ FILTERS = [OpenApiParameter(n, str, description=d) for n, d in
 
 
 def _filtered(request, **extra):
-    return selectors.predictions(status=request.query_params.get("status", ""), dataset=request.query_params.get("dataset", ""),
-                                 query=request.query_params.get("q", "")[:100], **extra)
+    return selectors.predictions(**selectors.prediction_filters(request.query_params), **extra)
 
 
 def _active_detector(pk) -> Detector:

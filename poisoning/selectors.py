@@ -70,6 +70,12 @@ def predictions(*, user=None, status: str = "", dataset: str = "", query: str = 
     return qs
 
 
+def prediction_filters(params) -> dict[str, str]:
+    """The list filters (status, dataset, free-text query) from a page's or an API call's query string."""
+    return {"status": params.get("status", "").strip()[:10], "dataset": params.get("dataset", "").strip()[:120],
+            "query": params.get("q", "").strip()[:100]}
+
+
 def prediction_datasets() -> list[str]:
     return list(Prediction.objects.order_by("dataset_name").values_list("dataset_name", flat=True).distinct())
 

@@ -21,13 +21,8 @@ from .models import Detector
 SCORE_KEYS = ("accuracy", "precision", "recall", "f1")
 
 
-def _filters(request: HttpRequest) -> dict:
-    return {k: request.GET.get(k, "").strip()[:100] for k in ("status", "dataset", "q")}
-
-
 def _filtered(request: HttpRequest, **extra):
-    f = _filters(request)
-    return selectors.predictions(status=f["status"], dataset=f["dataset"], query=f["q"], **extra)
+    return selectors.predictions(**selectors.prediction_filters(request.GET), **extra)
 
 
 # --- provider: detectors --------------------------------------------------------------------
@@ -124,7 +119,7 @@ def my_predictions(request: HttpRequest) -> HttpResponse:
     batch = request.GET.get("batch", "")[:36]
     qs = _filtered(request, user=request.user, batch=batch)
     return render(request, "poisoning/my_predictions.html", {
-        "page": Paginator(qs, 25).get_page(request.GET.get("page")), "batch": batch, "filters": _filters(request)})
+        "page": Paginator(qs, 25).get_page(request.GET.get("page")), "batch": batch})
 
 
 @role_required(REMOTE, PROVIDER)
@@ -143,7 +138,7 @@ def batch_download(request: HttpRequest, batch) -> HttpResponse:
 @role_required(PROVIDER)
 def prediction_list(request: HttpRequest) -> HttpResponse:
     return render(request, "poisoning/prediction_list.html", {
-        "page": Paginator(_filtered(request), 25).get_page(request.GET.get("page")), "filters": _filters(request),
+        "page": Paginator(_filtered(request), 25).get_page(request.GET.get("page")), "filters": selectors.prediction_filters(request.GET),
         "datasets": selectors.prediction_datasets(), "statuses": selectors.STATUSES,
         "query_string": request.GET.urlencode()})
 
