@@ -20,6 +20,7 @@ from django.utils import timezone
 from fedcore import data as fdata
 from fedcore import rounds
 from fedcore.model import ModelSpec
+from ledger.selectors import verify_model_hash
 from ledger.services import ledger_append
 from poisoning.services import update_records_store
 
@@ -152,9 +153,17 @@ def round_train_hospital(*, experiment_id: int, round_no: int, hospital: int) ->
     if exp.status != Experiment.Status.RUNNING or exp.current_round != round_no:
         return
     if not HospitalUpdate.objects.filter(experiment=exp, round_no=round_no, hospital=hospital).exists():
+        received = selectors.global_vector(exp)
+        if round_no > 1:
+            # a hospital trains only on the global model whose hash the ledger sealed for the last round
+            ok, why = verify_model_hash(experiment=exp.ledger_key, round_no=round_no - 1, model_hash=rounds.model_hash(received))
+            if not ok:
+                experiment_fail(experiment_id=experiment_id,
+                                error=f"hospital {hospital} refused the global model of round {round_no - 1}: {why}")
+                return
         cfg = selectors.round_config(exp)
         fed = selectors.federated_data(exp)
-        u = rounds.hospital_update(cfg, hospital, selectors.global_vector(exp), *fed.hospital(hospital), round_no)
+        u = rounds.hospital_update(cfg, hospital, received, *fed.hospital(hospital), round_no)
         try:
             with transaction.atomic():
                 HospitalUpdate.objects.create(

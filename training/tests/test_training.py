@@ -135,3 +135,24 @@ def test_reference_runs_give_the_accuracy_recovered(eager, client, provider):
     assert f"{u:.3f}" in page and f"{c:.3f}" in page and "Run the missing reference runs" not in page
     # asking again launches nothing more
     assert services.experiment_references(experiment=exp) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_hospital_refuses_a_global_model_that_differs_from_the_sealed_one(eager):
+    ds = services.dataset_create_builtin(name="pima")
+    exp = services.experiment_create(name="h", dataset=ds, model_kind="logreg", n_hospitals=3, rounds_=1, seed=2, encrypted=False)
+    exp.refresh_from_db()
+    assert exp.status == "finished"
+    # reopen it as if round 2 were next: the stored model is the one sealed for round 1
+    Experiment.objects.filter(pk=exp.pk).update(status="running", rounds=2, current_round=2)
+    Round.objects.create(experiment=exp, number=2)
+    services.round_train_hospital(experiment_id=exp.pk, round_no=2, hospital=0)
+    assert HospitalUpdate.objects.filter(experiment=exp, round_no=2, hospital=0).exists()
+    vector = selectors.global_vector(exp)
+    vector[3] += 0.5
+    Experiment.objects.filter(pk=exp.pk).update(global_vector=vector.astype("<f8").tobytes())
+    services.round_train_hospital(experiment_id=exp.pk, round_no=2, hospital=1)
+    exp.refresh_from_db()
+    assert exp.status == "failed" and "hospital 1 refused the global model of round 1" in exp.error
+    assert "do not use this model" in exp.error
+    assert not HospitalUpdate.objects.filter(experiment=exp, round_no=2, hospital=1).exists()
