@@ -264,8 +264,13 @@ def finish_round(cfg: RoundConfig, global_vector: np.ndarray, updates: list[Loca
     cosines = _mean_cosines(U)
     candidates = [unflatten(cfg.spec, global_vector + u.vector) for u in updates]
     encrypted = cfg.encrypted and cfg.defense == "verification"
-    verdicts: list[Verdict] = verify_models(cfg.spec, candidates, X_val, y_val, encrypted=encrypted, norms=norms,
-                                            n_parties=cfg.n_parties, seed=cfg.seed * 1000 + round_no)
+    # an honest update grows with the local steps taken (epochs x batches): compare norms per step,
+    # so that large hospitals are not mistaken for boosted ones
+    steps = np.array([max(1, cfg.local_epochs * -(-u.n_samples // cfg.batch_size)) for u in updates], dtype=np.float64)
+    verdicts: list[Verdict] = verify_models(
+        cfg.spec, candidates, X_val, y_val, encrypted=encrypted, norms=norms / steps, n_parties=cfg.n_parties,
+        seed=cfg.seed * 1000 + round_no,
+        reference=unflatten(cfg.spec, global_vector) if cfg.defense == "verification" else None)
     valid = np.array([ok for ok, _ in sig])
     status, aggregated, robust_delta = _defend(cfg, U, valid, verdicts, global_vector, X_root, y_root)
     for i, (ok, why) in enumerate(sig):

@@ -5,6 +5,10 @@ under SMPC (encrypted inference that opens only the number of correct prediction
 loss). A model whose accuracy falls below what the honest majority shows, or whose loss or
 update norm is far above it, is marked Poisoned and is not aggregated. Robust statistics
 (median and MAD) make the rule work with 0% as well as 45% malicious hospitals.
+
+With non-IID hospitals the honest majority itself is spread wide, so a second test compares
+each candidate with the current global model, evaluated the same way: a candidate that is
+clearly worse than the model it started from on both accuracy and loss is Poisoned too.
 """
 
 from __future__ import annotations
@@ -38,6 +42,9 @@ class Rule:
     accuracy_tolerance: float = 0.05
     loss_tolerance: float = 0.25
     norm_factor: float = 3.0
+    # against the current global model: worse by more than these on both accuracy and loss
+    worse_accuracy: float = 0.02
+    worse_loss: float = 0.10  # relative
 
 
 def evaluate_candidates(spec: ModelSpec, candidates: list[Weights], X_val: np.ndarray, y_val: np.ndarray, *,
@@ -57,8 +64,9 @@ def evaluate_candidates(spec: ModelSpec, candidates: list[Weights], X_val: np.nd
     return out
 
 
-def judge(accuracies, losses, norms=None, rule: Rule = Rule()) -> list[tuple[str, str]]:
-    """(status, reason) per model from its scores, against the consortium's medians."""
+def judge(accuracies, losses, norms=None, rule: Rule = Rule(), reference: tuple[float, float] | None = None) -> list[tuple[str, str]]:
+    """(status, reason) per model from its scores, against the consortium's medians and, when
+    given, the (accuracy, loss) of the current global model."""
     acc = np.asarray(accuracies, dtype=np.float64)
     loss = np.asarray(losses, dtype=np.float64)
     med_acc, med_loss = np.median(acc), np.median(loss)
@@ -75,15 +83,25 @@ def judge(accuracies, losses, norms=None, rule: Rule = Rule()) -> list[tuple[str
         elif loss[i] > loss_ceiling:
             verdicts.append((POISONED, f"validation loss {loss[i]:.3f} is above the consortium's ceiling {loss_ceiling:.3f} (median {med_loss:.3f})"))
         elif norm_ceiling is not None and norm_ceiling > 0 and norms[i] > norm_ceiling:
-            verdicts.append((POISONED, f"update norm {norms[i]:.3g} is {norms[i] / np.median(norms):.1f}x the consortium median"))
+            verdicts.append((POISONED, f"update norm per local step {norms[i]:.3g} is {norms[i] / np.median(norms):.1f}x the consortium median"))
+        elif (reference is not None and acc[i] < reference[0] - rule.worse_accuracy
+              and loss[i] > reference[1] * (1 + rule.worse_loss)):
+            verdicts.append((POISONED, f"worse than the current global model: validation accuracy {acc[i]:.3f} vs "
+                                       f"{reference[0]:.3f}, loss {loss[i]:.3f} vs {reference[1]:.3f}"))
         else:
             verdicts.append((BENIGN, f"validation accuracy {acc[i]:.3f} within the consortium's range (median {med_acc:.3f})"))
     return verdicts
 
 
 def verify_models(spec: ModelSpec, candidates: list[Weights], X_val: np.ndarray, y_val: np.ndarray, *,
-                  encrypted: bool = False, norms=None, n_parties: int = 3, seed: int = 0, rule: Rule = Rule()) -> list[Verdict]:
-    scores = evaluate_candidates(spec, candidates, X_val, y_val, encrypted=encrypted, n_parties=n_parties, seed=seed)
-    judged = judge([s[0] for s in scores], [s[1] for s in scores], norms, rule)
+                  encrypted: bool = False, norms=None, n_parties: int = 3, seed: int = 0, rule: Rule = Rule(),
+                  reference: Weights | None = None) -> list[Verdict]:
+    """``reference``: the current global model, evaluated the same way (also under SMPC)."""
+    models = candidates if reference is None else [*candidates, reference]
+    scores = evaluate_candidates(spec, models, X_val, y_val, encrypted=encrypted, n_parties=n_parties, seed=seed)
+    ref = None
+    if reference is not None:
+        ref = scores.pop()[:2]
+    judged = judge([s[0] for s in scores], [s[1] for s in scores], norms, rule, ref)
     return [Verdict(status, acc, loss, secs, reason, encrypted)
             for (acc, loss, secs), (status, reason) in zip(scores, judged, strict=True)]

@@ -91,3 +91,26 @@ def test_verification_rule_flags_what_falls_below_the_honest_majority():
     assert [v[0] for v in verdicts] == [BENIGN] * 4 + [POISONED, BENIGN, POISONED]
     assert "below the consortium median" in verdicts[4][1] and "norm" in verdicts[6][1]
     assert all(v[0] == BENIGN for v in judge([0.9] * 5, [0.2] * 5))  # no attack, nothing dropped
+
+
+def test_a_candidate_clearly_worse_than_the_current_global_model_is_poisoned():
+    acc, loss = [0.80, 0.82, 0.79, 0.77, 0.81], [0.45, 0.44, 0.46, 0.56, 0.45]
+    # the spread of the honest majority alone lets the fourth model through ...
+    assert judge(acc, loss)[3][0] == BENIGN
+    # ... the comparison with the model it started from does not
+    verdicts = judge(acc, loss, reference=(0.80, 0.48))
+    assert verdicts[3][0] == POISONED and "worse than the current global model" in verdicts[3][1]
+    assert [v[0] for i, v in enumerate(verdicts) if i != 3] == [BENIGN] * 4
+
+
+def test_large_honest_hospitals_are_not_flagged_in_a_skewed_clean_run():
+    from fedcore import data, rounds
+    from fedcore.model import ModelSpec
+
+    table = data.load_builtin("breast_cancer")
+    fd = rounds.prepare(table, 10, scheme="dirichlet", alpha=0.5, seed=0)
+    sizes = [len(p) for p in fd.parts]
+    assert max(sizes) > 20 * min(sizes)  # very unequal hospitals
+    cfg = rounds.RoundConfig(spec=ModelSpec("logreg", table.X.shape[1], 2), n_hospitals=10, defense="verification", seed=0)
+    records = [r for o in rounds.run_experiment(cfg, fd, 6) for r in o.records]
+    assert all(r.status == BENIGN for r in records), [r.reason for r in records if r.status != BENIGN][:3]
