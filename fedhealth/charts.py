@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import io
 
 import matplotlib
@@ -18,7 +19,8 @@ def _svg(fig, title: str) -> str:
     plt.close(fig)
     svg = buf.getvalue()
     svg = svg[svg.index("<svg"):]
-    return svg.replace(">", f' role="img" aria-label="{title}"><title>{title}</title>', 1)
+    text = html.escape(title, quote=True)  # titles carry user-chosen names (datasets, experiments)
+    return svg.replace(">", f' role="img" aria-label="{text}"><title>{text}</title>', 1)
 
 
 def grouped_bars(title: str, groups: list[str], series: dict[str, list[float | None]], ylabel: str = "", ylim=(0, 1)) -> str:
