@@ -7,8 +7,13 @@ update norm is far above it, is marked Poisoned and is not aggregated. Robust st
 (median and MAD) make the rule work with 0% as well as 45% malicious hospitals.
 
 With non-IID hospitals the honest majority itself is spread wide, so a second test compares
-each candidate with the current global model, evaluated the same way: a candidate that is
-clearly worse than the model it started from on both accuracy and loss is Poisoned too.
+each candidate with the current global model, evaluated the same way. It applies only in a
+round where the consortium's median candidate improves on the global model's validation loss:
+then a candidate that raises that loss by more than a few per cent moves the model the wrong
+way while the honest majority moves it the right way, and is Poisoned. In a round where the
+median candidate is itself worse than the global model (local models that fit their own small
+data while their average generalises better, as an MLP does after a few rounds), the
+comparison says nothing about any one hospital and is skipped.
 """
 
 from __future__ import annotations
@@ -42,9 +47,9 @@ class Rule:
     accuracy_tolerance: float = 0.05
     loss_tolerance: float = 0.25
     norm_factor: float = 3.0
-    # against the current global model: worse by more than these on both accuracy and loss
-    worse_accuracy: float = 0.02
-    worse_loss: float = 0.10  # relative
+    # against the current global model, when the median candidate improves on it: validation
+    # loss higher than the global model's by more than this fraction
+    worse_loss: float = 0.06
 
 
 def evaluate_candidates(spec: ModelSpec, candidates: list[Weights], X_val: np.ndarray, y_val: np.ndarray, *,
@@ -76,6 +81,8 @@ def judge(accuracies, losses, norms=None, rule: Rule = Rule(), reference: tuple[
     if norms is not None:
         nrm = np.asarray(norms, dtype=np.float64)
         norm_ceiling = rule.norm_factor * np.median(nrm)
+    # the comparison with the global model applies only when the honest majority improves on it
+    worse_ceiling = reference[1] * (1 + rule.worse_loss) if reference is not None and med_loss <= reference[1] else None
     verdicts = []
     for i in range(len(acc)):
         if acc[i] < acc_floor:
@@ -84,10 +91,10 @@ def judge(accuracies, losses, norms=None, rule: Rule = Rule(), reference: tuple[
             verdicts.append((POISONED, f"validation loss {loss[i]:.3f} is above the consortium's ceiling {loss_ceiling:.3f} (median {med_loss:.3f})"))
         elif norm_ceiling is not None and norm_ceiling > 0 and norms[i] > norm_ceiling:
             verdicts.append((POISONED, f"update norm per local step {norms[i]:.3g} is {norms[i] / np.median(norms):.1f}x the consortium median"))
-        elif (reference is not None and acc[i] < reference[0] - rule.worse_accuracy
-              and loss[i] > reference[1] * (1 + rule.worse_loss)):
-            verdicts.append((POISONED, f"worse than the current global model: validation accuracy {acc[i]:.3f} vs "
-                                       f"{reference[0]:.3f}, loss {loss[i]:.3f} vs {reference[1]:.3f}"))
+        elif worse_ceiling is not None and loss[i] > worse_ceiling:
+            verdicts.append((POISONED, f"worse than the current global model: validation loss {loss[i]:.3f} vs "
+                                       f"{reference[1]:.3f} (accuracy {acc[i]:.3f} vs {reference[0]:.3f}), while the "
+                                       f"consortium median improves it to {med_loss:.3f}"))
         else:
             verdicts.append((BENIGN, f"validation accuracy {acc[i]:.3f} within the consortium's range (median {med_acc:.3f})"))
     return verdicts

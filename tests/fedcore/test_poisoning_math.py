@@ -103,6 +103,29 @@ def test_a_candidate_clearly_worse_than_the_current_global_model_is_poisoned():
     assert [v[0] for i, v in enumerate(verdicts) if i != 3] == [BENIGN] * 4
 
 
+def test_the_global_model_comparison_is_skipped_when_the_median_candidate_is_worse_than_it():
+    # local models that fit their own small data: every candidate is worse on validation than
+    # the average they started from, so that comparison says nothing about any one of them
+    acc, loss = [0.96, 0.97, 0.95, 0.96, 0.94], [0.12, 0.08, 0.20, 0.10, 0.15]
+    assert all(v[0] == BENIGN for v in judge(acc, loss, reference=(0.99, 0.03)))
+    # the same spread below an improving median is judged against the global model
+    verdicts = judge(acc, loss, reference=(0.95, 0.125))
+    assert [v[0] for v in verdicts] == [BENIGN, BENIGN, POISONED, BENIGN, POISONED]
+
+
+@pytest.mark.parametrize("dataset", ["breast_cancer", "pima"])
+def test_clean_mlp_run_with_default_settings_drops_few_honest_updates(dataset):
+    from fedcore import data, rounds
+    from fedcore.model import ModelSpec
+
+    table = data.load_builtin(dataset)
+    fd = rounds.prepare(table, 10, scheme="iid", seed=0)
+    cfg = rounds.RoundConfig(spec=ModelSpec("mlp", table.X.shape[1], 2), n_hospitals=10, seed=0)
+    records = [r for o in rounds.run_experiment(cfg, fd, 8) for r in o.records]
+    dropped = [r for r in records if r.status == POISONED]
+    assert len(dropped) <= 0.05 * len(records), [r.reason for r in dropped]
+
+
 def test_large_honest_hospitals_are_not_flagged_in_a_skewed_clean_run():
     from fedcore import data, rounds
     from fedcore.model import ModelSpec
