@@ -1,9 +1,10 @@
 """Attacks x defenses x malicious fractions x IID/non-IID on breast cancer and Pima diabetes.
 
-Run: .venv/bin/python bench/bench_matrix.py [--quick] [--seeds 3] [--workers N]
-Prints the table (means over seeds), writes bench/results/matrix.json and bench/results/matrix.png.
+Run: .venv/bin/python bench/bench_matrix.py [--quick] [--seeds 3] [--workers N] [--model logreg|mlp]
+Prints the table (means over seeds), writes bench/results/matrix.json and matrix.png
+(matrix-mlp.json and matrix-mlp.png for the MLP).
 
-Each run: logistic regression, 10 hospitals, 8 rounds, 2 local epochs, plaintext verification
+Each run: logistic regression (or the MLP), 10 hospitals, 8 rounds, 2 local epochs, plaintext verification
 (the SMPC path gives the same verdicts; see bench_smpc.py for its cost). Non-IID is Dirichlet
 with alpha 0.5. The clean run (no attack) of each setting is the reference for "accuracy within
 2 points". Target for the verification defense at 30% malicious (label flip, sign flip, scaling,
@@ -35,7 +36,7 @@ HOSPITALS, ROUNDS = 10, 8
 
 def run_setting(args: tuple) -> list[dict]:
     """Every attack x defense x fraction of one (dataset, partition, seed), sharing the prepared data."""
-    dataset, partition, seed, fractions = args
+    dataset, partition, seed, fractions, model = args
     import warnings
 
     warnings.filterwarnings("ignore")
@@ -44,7 +45,7 @@ def run_setting(args: tuple) -> list[dict]:
 
     table = data.load_builtin(dataset)
     fd = rounds.prepare(table, HOSPITALS, scheme=partition, alpha=0.5, seed=seed)
-    spec = ModelSpec("logreg", table.X.shape[1], table.n_classes)
+    spec = ModelSpec(model, table.X.shape[1], table.n_classes)
     out = []
 
     def one(attack: str, defense: str, fraction: float) -> dict:
@@ -74,10 +75,11 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="one seed, 30% malicious only")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--model", choices=("logreg", "mlp"), default="logreg")
     a = p.parse_args()
     seeds = range(1) if a.quick else range(a.seeds)
     fractions = (0.3,) if a.quick else (0.1, 0.3, 0.45)
-    jobs = [(d, part, s, fractions) for d in ("breast_cancer", "pima") for part in ("iid", "dirichlet") for s in seeds]
+    jobs = [(d, part, s, fractions, a.model) for d in ("breast_cancer", "pima") for part in ("iid", "dirichlet") for s in seeds]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(a.workers) as pool:
         runs = [r for chunk in pool.map(run_setting, jobs) for r in chunk]
@@ -96,7 +98,7 @@ def main() -> None:
                           accuracy=mean(r["accuracy"] for r in rs), clean=mean(r["clean_accuracy"] for r in rs),
                           recall=mean(r["recall"] for r in rs), fpr=mean(r["fpr"] for r in rs),
                           backdoor=mean(r["backdoor_success"] for r in rs)))
-    print(f"{len(runs)} runs in {elapsed:.0f} s ({a.workers} processes); means over {len(seeds)} seed(s)")
+    print(f"{a.model}: {len(runs)} runs in {elapsed:.0f} s ({a.workers} processes); means over {len(seeds)} seed(s)")
     print(f"{'dataset':14}{'split':10}{'attack':15}{'defense':14}{'mal.':>6}{'acc':>7}{'clean':>7}{'recall':>8}{'FPR':>6}{'backdoor':>9}")
 
     def f(v, w=7, d=3):
@@ -120,12 +122,13 @@ def main() -> None:
                       f"FPR {c['fpr']:.2f}, accuracy {c['accuracy']:.3f} vs clean {c['clean']:.3f}")
 
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "matrix.json").write_text(json.dumps({"runs": runs, "table": table, "target_checks": checks,
-                                                     "seconds": elapsed, "hospitals": HOSPITALS, "rounds": ROUNDS}, indent=1))
-    chart(table, fractions)
+    stem = "matrix" if a.model == "logreg" else f"matrix-{a.model}"
+    (RESULTS / f"{stem}.json").write_text(json.dumps({"model": a.model, "runs": runs, "table": table, "target_checks": checks,
+                                                      "seconds": elapsed, "hospitals": HOSPITALS, "rounds": ROUNDS}, indent=1))
+    chart(table, fractions, RESULTS / f"{stem}.png", a.model)
 
 
-def chart(table: list[dict], fractions) -> None:
+def chart(table: list[dict], fractions, path: Path, model: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -143,10 +146,10 @@ def chart(table: list[dict], fractions) -> None:
                 ax.bar([i + k * width for i in range(len(ATTACKS))], [v if v is not None else 0 for v in vals], width, label=d)
             ax.set_xticks([i + 0.4 - width / 2 for i in range(len(ATTACKS))], ATTACKS, rotation=20, fontsize=8)
             ax.set_ylim(0, 1.05)
-            ax.set_title(f"{dataset}, IID, {int(frac * 100)}% malicious: {label}", fontsize=10)
+            ax.set_title(f"{model}, {dataset}, IID, {int(frac * 100)}% malicious: {label}", fontsize=10)
     axes[0][0].legend(fontsize=7, ncol=4)
     fig.tight_layout()
-    fig.savefig(RESULTS / "matrix.png", dpi=90)
+    fig.savefig(path, dpi=90)
 
 
 if __name__ == "__main__":
