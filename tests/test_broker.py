@@ -1,5 +1,6 @@
 """The embedded broker: kombu's filesystem transport with atomic message files."""
 
+from contextlib import ExitStack
 from queue import Empty
 
 import pytest
@@ -43,8 +44,6 @@ def test_the_filesystem_broker_uses_the_atomic_transport_and_a_real_broker_its_o
 @pytest.mark.parametrize("transport, whole", [(Transport, True), (filesystem.Transport, False)],
                          ids=["fedhealth", "kombu"])
 def test_a_consumer_never_sees_a_message_being_written(tmp_path, transport, whole):
-    from contextlib import ExitStack
-
     with ExitStack() as stack:
         producer, consumer = _channel(stack, tmp_path, transport), _channel(stack, tmp_path, transport)
         spy = ConsumerInTheMiddle(consumer)
