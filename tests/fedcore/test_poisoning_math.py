@@ -40,6 +40,19 @@ def test_median_and_trimmed_mean_ignore_outliers():
         agg.trimmed_mean(U[:2], beta=0.5)
 
 
+@pytest.mark.parametrize("shape", [(7, 40), (11, 200_000)])  # one sort; column blocks on threads
+def test_median_and_trimmed_mean_equal_their_definitions(shape):
+    U = rng.normal(0, 1, shape)
+    U[:, :3] = np.round(U[:, :3])  # ties
+    k, b = shape[0], int(np.floor(0.2 * shape[0]))
+    np.testing.assert_array_equal(agg.median(U).vector, np.median(U, axis=0))
+    expected = np.sort(U, axis=0)[b : k - b].mean(axis=0)
+    np.testing.assert_allclose(agg.trimmed_mean(U, beta=0.2).vector, expected, rtol=0, atol=1e-12)
+    U[2, -1] = np.nan  # a column with NaN gives NaN, as np.median does
+    assert np.isnan(agg.median(U).vector[-1]) and np.isnan(agg.trimmed_mean(U, 0.2).vector[-1])
+    assert not np.isnan(agg.median(U).vector[:-1]).any()
+
+
 def test_fltrust_gives_zero_trust_to_opposite_updates():
     U = honest(5)
     U[0] = -U[1] * 50
