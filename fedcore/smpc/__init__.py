@@ -2,7 +2,7 @@
 
 * ``ring``: fixed-point additive sharing on Z_2^64, Beaver multiplication, truncation, and
   the runtime (dealer of correlated randomness, communication accounting);
-* ``compare``: sign bit, ReLU and argmax on shares (dealer-assisted A2B + Kogge-Stone);
+* ``compare``: sign bit, ReLU and argmax on shares (dealer-assisted A2B + a bit-sliced comparison tree);
 * ``inference``: :func:`encrypted_evaluate`, the verifier's encrypted model scoring;
 * ``aggregate``: :func:`secure_weighted_sum` of secret-shared updates;
 * ``bonawitz``: :class:`MaskedAggregation`, pairwise masking that survives drop-outs;

@@ -2,28 +2,30 @@
 
 Sign bit of x (dealer-assisted arithmetic-to-binary conversion):
 
-1. The dealer gives a random word r shared additively and bitwise (an "edaBit"). The parties
-   open c = x + r, uniformly random, hence independent of x.
-2. Now x = c - r = (c + 1) + ~r (mod 2^64): the sum of a public word and a XOR-shared word.
-   Its carries come from a Kogge-Stone parallel-prefix adder: generate g = a & ~r and
-   propagate p = a ^ ~r are local (one operand is public), then 6 levels of
-   G ^= P & (G << k), P &= P << k for k = 1, 2, ..., 32, every AND a Beaver bit triple on
-   whole 64-bit words, so all bit positions of all elements go through one numpy operation
-   per level. (XOR may replace OR in G because a span that propagates never generates.)
-3. Bit 63 of the sum, p_63 ^ G_62, is the sign; a dealer bit shared both ways (a "daBit")
-   turns it into an additive 0/1 share: open e = msb ^ s, then msb = e + s - 2es.
+1. The dealer gives random words r shared additively and, bit by bit, as XOR shares (an
+   "edaBit"). The parties open c = x + r, uniformly random, hence independent of x.
+2. Then x = c - r, so its top bit is c_63 ^ r_63 ^ [c mod 2^63 < r mod 2^63]: a comparison of
+   a public number with a bit-shared one. It runs as a tree (as in the millionaires' protocols
+   of CrypTFlow2): per bit, lt_j = ~c_j & r_j and eq_j = ~(c_j ^ r_j) are local (c is public);
+   pairs of neighbouring bits merge with lt = lt_hi ^ (eq_hi & lt_lo), eq = eq_hi & eq_lo
+   (XOR may replace OR: the two terms exclude each other), 64 -> 32 -> ... -> 1 in 6 levels.
+   The bits are sliced (:func:`ring.bit_slice`): bit j of 64 elements sits in one word, so a
+   level is one numpy operation per share on half as many words as the level before, and the
+   whole tree costs about 2 word-ANDs (Beaver bit triples) per element.
+3. A dealer bit shared both ways (a "daBit") turns the sign bit into an additive 0/1 share:
+   open e = msb ^ s, then msb = e + s - 2es.
 
-Exact for every x in the ring read as a signed number; 8 rounds; 11 word-ANDs per element.
-Every opened value is masked by fresh uniform dealer randomness.
+Exact for every x in the ring read as a signed number; 8 rounds. Every opened value is
+masked by fresh uniform dealer randomness.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .ring import U64, Dealer, Shared
+from .ring import U64, Dealer, Shared, bit_slice, unpack_bits
 
-_KOGGE_STONE_SHIFTS = (1, 2, 4, 8, 16, 32)
+_ONES = ~U64(0)
 
 
 def _and_common(dealer: Dealer, x: np.ndarray, ys: np.ndarray) -> np.ndarray:
@@ -41,35 +43,41 @@ def _and_common(dealer: Dealer, x: np.ndarray, ys: np.ndarray) -> np.ndarray:
 
 
 def msb_xor(dealer: Dealer, x: Shared) -> np.ndarray:
-    """XOR shares (0/1 words) of the most significant bit of x, i.e. of [x < 0]."""
-    r_add, r_xor = dealer.edabit(x.shape)
-    (c,) = dealer.exchange(x + r_add)
-    a = c + U64(1)  # public
-    not_r = r_xor.copy()
-    not_r[0] = ~not_r[0]  # flipping one share flips the value
-    P = not_r.copy()
-    P[0] ^= a
-    GP = np.stack([not_r & a, P], axis=1)  # generate, propagate: AND with a public word is local
-    for k in _KOGGE_STONE_SHIFTS:
-        last = k == _KOGGE_STONE_SHIFTS[-1]
-        t = _and_common(dealer, GP[:, 1], (GP[:, :1] if last else GP) << U64(k))
-        GP[:, 0] ^= t[:, 0]
-        if not last:
-            GP[:, 1] = t[:, 1]
-    return (P ^ (GP[:, 0] << U64(1))) >> U64(63)
+    """XOR shares (n, W) of the sign bits of x (flattened), 64 to a word: bit t of word w is
+    [x_(64w+t) < 0] (read with :func:`ring.unpack_bits`)."""
+    size = x.size
+    r_add, r_planes = dealer.edabit(size)
+    (c,) = dealer.exchange(x.reshape(size) + r_add)
+    c_planes = bit_slice(c)  # public, (W, 64)
+    lt = r_planes & ~c_planes  # AND with a public word is local
+    eq = r_planes.copy()
+    eq[0] ^= ~c_planes  # ~(c ^ r): flipping one share flips the value
+    lt[..., 63] = 0  # bit 63 is left out of the comparison: it compares as equal
+    eq[..., 63] = 0
+    eq[0, ..., 63] = _ONES
+    while lt.shape[-1] > 1:
+        last = lt.shape[-1] == 2
+        lo = lt[..., 0::2][:, None] if last else np.stack([lt[..., 0::2], eq[..., 0::2]], axis=1)
+        t = _and_common(dealer, eq[..., 1::2], lo)
+        lt, eq = lt[..., 1::2] ^ t[:, 0], (None if last else t[:, 1])
+    msb = lt[..., 0] ^ r_planes[..., 63]
+    msb[0] ^= c_planes[..., 63]
+    return msb
 
 
-def bit_to_arithmetic(dealer: Dealer, bit: np.ndarray) -> Shared:
-    """XOR-shared bits (0/1 words) -> additive shares of the same 0/1 values (one round)."""
-    s_add, s_xor = dealer.dabit(bit.shape[1:])
-    (e,) = dealer.exchange_xor(bit ^ s_xor)
+def bit_to_arithmetic(dealer: Dealer, bits: np.ndarray, size: int) -> Shared:
+    """XOR shares (n, W) of ``size`` bits packed 64 to a word -> additive 0/1 shares (n, size),
+    in one round that opens W masked words."""
+    s_add, s_words = dealer.dabit(size)
+    (e_words,) = dealer.exchange_xor(bits ^ s_words)
+    e = unpack_bits(e_words, size)
     # bit = e + s - 2es: linear in s because e is public
     return Shared(s_add.shares * (U64(1) - U64(2) * e)).add_public(e)
 
 
 def sign_bit(dealer: Dealer, x: Shared) -> Shared:
     """Additive shares of 1 where x < 0 (as a signed fixed-point number), else 0."""
-    return bit_to_arithmetic(dealer, msb_xor(dealer, x))
+    return bit_to_arithmetic(dealer, msb_xor(dealer, x), x.size).reshape(*x.shape)
 
 
 def greater_equal_zero(dealer: Dealer, x: Shared) -> Shared:

@@ -28,6 +28,7 @@ product scaled by 2^2f; e.g. below 2^-24 for |value| < 2^8 at f = 16. Multiplica
 from __future__ import annotations
 
 import functools
+import math
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -83,7 +84,7 @@ def _as_ring(c: np.ndarray | int) -> np.ndarray:
 def random_ring(rng: np.random.Generator, shape: int | tuple[int, ...]) -> np.ndarray:
     """Uniform ring elements: the raw 64-bit output of the generator (faster than integers())."""
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
-    return rng.bit_generator.random_raw(int(np.prod(shape, dtype=np.int64))).reshape(shape)
+    return rng.bit_generator.random_raw(math.prod(shape)).reshape(shape)
 
 
 def prg_words(
@@ -136,7 +137,7 @@ class Shared:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        return math.prod(self.shape)
 
     def __add__(self, other: Shared) -> Shared:
         return Shared(self.shares + other.shares)
@@ -220,6 +221,49 @@ def xor_reconstruct(shares: np.ndarray) -> np.ndarray:
     return np.bitwise_xor.reduce(shares, axis=0)
 
 
+def bit_transpose(words: np.ndarray) -> np.ndarray:
+    """Transpose 64 x 64 bit matrices: ``words`` (..., 64) -> (..., 64), where bit t of
+    out[..., j] is bit j of words[..., t].
+
+    Six swap stages on whole arrays (blocks of 32, 16, ..., 1 bits), no per-bit loop. The map
+    is its own inverse and linear over XOR, so it applies to XOR shares one share at a time.
+    """
+    a = np.array(words, dtype=U64)
+    half, mask = 32, 0x00000000FFFFFFFF
+    while half:
+        pairs = a.reshape(*a.shape[:-1], 64 // (2 * half), 2, half)
+        lo, hi = pairs[..., 0, :], pairs[..., 1, :]
+        t = ((lo >> U64(half)) ^ hi) & U64(mask)
+        hi ^= t
+        lo ^= t << U64(half)
+        half //= 2
+        mask ^= mask << half
+    return a
+
+
+def bit_slice(v: np.ndarray) -> np.ndarray:
+    """Words (..., N) -> bit planes (..., W, 64) with W = ceil(N / 64): bit t of
+    out[..., w, j] is bit j of v[..., 64w + t] (zero padding past N). Bit j of 64 elements
+    then sits in one word, so one word operation works on bit j of all 64 at once."""
+    v = np.asarray(v, dtype=U64)
+    size = v.shape[-1]
+    padded = np.zeros((*v.shape[:-1], -(-size // 64) * 64), dtype=U64)
+    padded[..., :size] = v
+    return bit_transpose(padded.reshape(*v.shape[:-1], -1, 64))
+
+
+def bit_unslice(planes: np.ndarray, size: int) -> np.ndarray:
+    """Inverse of :func:`bit_slice`: (..., W, 64) -> (..., size)."""
+    return bit_transpose(planes).reshape(*planes.shape[:-2], -1)[..., :size]
+
+
+def unpack_bits(words: np.ndarray, size: int) -> np.ndarray:
+    """Words (..., W) -> their bits (..., size) as 0/1 ring elements: bit t of word w is
+    element 64w + t (the layout of one bit plane of :func:`bit_slice`)."""
+    octets = np.ascontiguousarray(words, dtype="<u8").view(np.uint8)
+    return np.unpackbits(octets, axis=-1, bitorder="little")[..., :size].astype(U64)
+
+
 def _offline(method: Callable[..., _T]) -> Callable[..., _T]:
     """Time spent producing correlated randomness, which a deployment does ahead of time."""
 
@@ -270,7 +314,7 @@ class Dealer:
 
     def exchange_xor(self, *xs: np.ndarray) -> list[np.ndarray]:
         """Open masked XOR-shared words, all in one round."""
-        self._count_round(sum(int(np.prod(x.shape[1:], dtype=np.int64)) for x in xs))
+        self._count_round(sum(math.prod(x.shape[1:]) for x in xs))
         return [xor_reconstruct(x) for x in xs]
 
     def open(self, x: Shared, what: str) -> np.ndarray:
@@ -315,16 +359,18 @@ class Dealer:
         return A, B, xor_share(c, self.n, self.rng)
 
     @_offline
-    def edabit(self, shape: tuple[int, ...]) -> tuple[Shared, np.ndarray]:
-        """A random word r shared both additively and bitwise (XOR)."""
-        r = self.random_words(shape)
-        return self.share(r), xor_share(r, self.n, self.rng)
+    def edabit(self, size: int) -> tuple[Shared, np.ndarray]:
+        """``size`` random words r, shared additively (n, size) and as XOR shares of their
+        bit planes (n, W, 64) (see :func:`bit_slice`; the padding words are random too)."""
+        planes = self.random_words((self.n, -(-size // 64), 64))
+        return self.share(bit_unslice(xor_reconstruct(planes), size)), planes
 
     @_offline
-    def dabit(self, shape: tuple[int, ...]) -> tuple[Shared, np.ndarray]:
-        """A random bit shared both additively and bitwise (XOR)."""
-        bit = self.random_words(shape) & U64(1)
-        return self.share(bit), xor_share(bit, self.n, self.rng)
+    def dabit(self, size: int) -> tuple[Shared, np.ndarray]:
+        """``size`` random bits, shared additively (n, size) and as XOR shares of the words
+        that hold them 64 to a word (n, W), laid out as :func:`unpack_bits` reads them."""
+        words = self.random_words((self.n, -(-size // 64)))
+        return self.share(unpack_bits(xor_reconstruct(words), size)), words
 
     # -- online arithmetic ------------------------------------------------------------------
     def mul_many(self, pairs: Sequence[tuple[Shared, Shared]]) -> list[Shared]:

@@ -14,12 +14,16 @@ from fedcore.smpc.ring import (
     U64,
     Dealer,
     Shared,
+    bit_slice,
+    bit_unslice,
     decode,
     encode,
     prg_words,
     reconstruct,
     share,
     share_with_keys,
+    unpack_bits,
+    xor_reconstruct,
 )
 
 F = 16
@@ -155,3 +159,25 @@ def test_shared_indexing_concat_and_split_are_local_views_of_the_value():
     back = joined.split(parts)
     assert [p.shape for p in back] == [(4,), (2, 4)]
     assert np.array_equal(decode(reconstruct(back[1])), v[1:])
+
+
+@pytest.mark.parametrize("size", [1, 63, 64, 65, 700])
+def test_bit_slicing_puts_bit_j_of_64_elements_in_one_word_and_inverts(size):
+    v = np.random.default_rng(size).bit_generator.random_raw(size)
+    planes = bit_slice(v)
+    assert planes.shape == (-(-size // 64), 64)
+    bits = (v[:, None] >> np.arange(64, dtype=U64)) & U64(1)  # (size, 64), bit j of each element
+    for j in range(64):
+        assert np.array_equal(unpack_bits(planes[:, j], size), bits[:, j])
+    assert np.array_equal(bit_unslice(planes, size), v)
+
+
+def test_dealer_edabits_and_dabits_hold_the_same_values_in_both_sharings():
+    d = Dealer(3, np.random.default_rng(9))
+    r_add, r_planes = d.edabit(100)
+    assert r_planes.shape == (3, 2, 64)
+    assert np.array_equal(reconstruct(r_add), bit_unslice(xor_reconstruct(r_planes), 100))
+    s_add, s_words = d.dabit(100)
+    assert s_words.shape == (3, 2)
+    assert np.array_equal(reconstruct(s_add), unpack_bits(xor_reconstruct(s_words), 100))
+    assert set(np.unique(reconstruct(s_add))) == {0, 1}
