@@ -195,11 +195,13 @@ def round_finish(*, experiment_id: int, round_no: int) -> None:
     from . import tasks
 
     exp = Experiment.objects.select_related("dataset").get(pk=experiment_id)
-    if exp.status != Experiment.Status.RUNNING:
-        return
+    if exp.status != Experiment.Status.RUNNING or round_no != exp.current_round:
+        return  # a late or redelivered task: that round was recorded already
+    staged = list(HospitalUpdate.objects.filter(experiment=exp, round_no=round_no).order_by("hospital"))
+    if any(not u.vector for u in staged):
+        return  # another delivery of this task recorded the round (and cleared the vectors) meanwhile
     cfg = selectors.round_config(exp)
     fed = selectors.federated_data(exp)
-    staged = list(HospitalUpdate.objects.filter(experiment=exp, round_no=round_no).order_by("hospital"))
     updates = [rounds.LocalUpdate(u.hospital, np.frombuffer(bytes(u.vector), dtype="<f8").copy(), u.n_samples,
                                   u.malicious, u.attack, u.seconds, u.update_hash, bytes.fromhex(u.signature))
                for u in staged]

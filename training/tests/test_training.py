@@ -78,6 +78,26 @@ def test_eager_experiment_records_every_round_once_and_seals_it(eager):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_redelivered_aggregation_of_a_recorded_round_changes_nothing_and_fails_nothing():
+    # a killed worker's round_finish comes back (acks_late) beside the one the resume enqueued:
+    # whichever runs second must find the round recorded, even mid-experiment
+    ds = services.dataset_create_builtin(name="breast_cancer")
+    exp = services.experiment_create(name="dup", dataset=ds, n_hospitals=4, rounds_=2, seed=1, launch=False)
+    services.experiment_start(experiment_id=exp.pk)  # the fanned-out tasks go to the broker, unconsumed
+    for h in range(4):
+        services.round_train_hospital(experiment_id=exp.pk, round_no=1, hospital=h)
+    services.round_finish(experiment_id=exp.pk, round_no=1)
+    exp.refresh_from_db()
+    assert (exp.status, exp.current_round) == ("running", 2)
+    vector, records = bytes(exp.global_vector), UpdateRecord.objects.filter(experiment=exp).count()
+    services.round_finish(experiment_id=exp.pk, round_no=1)  # the duplicate
+    exp.refresh_from_db()
+    assert (exp.status, exp.current_round, exp.error) == ("running", 2, "")
+    assert bytes(exp.global_vector) == vector and UpdateRecord.objects.filter(experiment=exp).count() == records == 4
+    assert ledger_verify().intact
+
+
+@pytest.mark.django_db(transaction=True)
 def test_same_seed_same_numbers(eager):
     ds = services.dataset_create_builtin(name="pima")
     a = services.experiment_create(name="a", dataset=ds, model_kind="logreg", n_hospitals=5, rounds_=2, seed=9)
