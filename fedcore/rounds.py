@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from collections.abc import Callable
@@ -124,7 +125,12 @@ def prepare(table: Table, n_hospitals: int, *, scheme: str = "iid", alpha: float
 
 def hospital_identity(cfg: RoundConfig, hospital: int) -> Identity:
     """Each simulated hospital's ECDSA key, derived from the experiment seed (reproducible)."""
-    return Identity.from_seed(f"fedhealth:{cfg.experiment}:{cfg.seed}:hospital:{hospital}".encode())
+    return _seeded_identity(cfg.experiment, cfg.seed, hospital)
+
+
+@functools.lru_cache(maxsize=4096)  # derived once per hospital, as a hospital keeps its key
+def _seeded_identity(experiment: str, seed: int, hospital: int) -> Identity:
+    return Identity.from_seed(f"fedhealth:{experiment}:{seed}:hospital:{hospital}".encode())
 
 
 def binding(cfg: RoundConfig, round_no: int, hospital: int, update_hash: str) -> bytes:

@@ -16,6 +16,7 @@ Every hospital and every ledger authority holds an :class:`Identity` (an ECDSA P
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -129,6 +130,7 @@ class Identity:
         )
 
 
+@functools.lru_cache(maxsize=4096)  # a verifier sees the same few keys again and again
 def _load_public(pem: str) -> ECC.EccKey:
     try:
         key = ECC.import_key(pem)
