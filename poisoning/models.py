@@ -26,6 +26,10 @@ class UpdateRecord(models.Model):
         ordering = ["experiment", "round_no", "hospital"]
         constraints = [models.UniqueConstraint(fields=["experiment", "round_no", "hospital"], name="poisoning_record_once")]
 
+    @property
+    def verify_ms(self) -> float:
+        return self.verify_seconds * 1000.0
+
 
 class Detector(models.Model):
     """A versioned record-level poisoning-status predictor for one dataset."""

@@ -16,3 +16,13 @@ def experiment_updates(experiment):
     if records and experiment.attack != "none":
         matrix = mark_safe(charts.confusion("Detection vs ground truth", det["tp"], det["fp"], det["fn"], det["tn"]))
     return {"exp": experiment, "records": records, "det": det, "matrix": matrix}
+
+
+@register.filter
+def fixed(value, digits=3):
+    """A number with ``digits`` decimals, rounded as the verdict reasons round it (Python's
+    format), so that a score reads the same in its column and in the reason beside it."""
+    try:
+        return format(float(value), f".{int(digits)}f")
+    except (TypeError, ValueError):
+        return ""

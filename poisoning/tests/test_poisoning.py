@@ -151,6 +151,19 @@ def test_ratios_over_predictions_and_experiments(client, provider, remote, detec
     assert "0.667" in client.get(reverse("poisoning:ratio_results")).content.decode()
 
 
+def test_experiment_page_shows_each_verdict_with_its_reason_and_the_scores_as_the_reason_rounds_them(client, provider, detector):
+    exp = training.experiment_create(name="e", dataset=detector.dataset, n_hospitals=1, rounds_=1, launch=False)
+    acc = 63 / 80  # 0.7875 in decimal, just below it in binary: a half-up rounding would show 0.788
+    UpdateRecord.objects.create(experiment=exp, round_no=1, hospital=0, malicious=False, val_accuracy=acc, val_loss=0.5,
+                                update_norm=0.2, cosine=0.1, status="Benign", aggregated=True, encrypted=True,
+                                verify_seconds=0.0042, reason=f"validation accuracy {acc:.3f} within range",
+                                update_hash="0" * 64)
+    client.force_login(provider)
+    page = client.get(reverse("training:experiment_detail", args=[exp.pk])).content.decode()
+    assert ">0.787<" in page and "validation accuracy 0.787 within range" in page and "0.788" not in page
+    assert "MPC · 4.2 ms" in page
+
+
 @pytest.mark.django_db(transaction=True)
 def test_detection_metrics_on_a_tiny_attacked_experiment(eager, client, provider):
     ds = training.dataset_create_builtin(name="breast_cancer")
