@@ -29,13 +29,16 @@ def grouped_bars(title: str, groups: list[str], series: dict[str, list[float | N
     width = 0.8 / n
     for k, (name, values) in enumerate(series.items()):
         xs = [i + (k - (n - 1) / 2) * width for i in range(len(groups))]
-        ax.bar(xs, [v or 0 for v in values], width, label=name, color=COLORS[k % len(COLORS)])
+        bars = ax.bar(xs, [v or 0 for v in values], width, label=name, color=COLORS[k % len(COLORS)])
+        if len(groups) * n <= 24:  # values on the bars while they stay legible
+            ax.bar_label(bars, ["—" if v is None else f"{v:.3g}" for v in values], fontsize=7, padding=2)
     ax.set_xticks(range(len(groups)), groups, rotation=15 if len(groups) > 4 else 0, ha="right" if len(groups) > 4 else "center")
+    ax.set_xlim(-0.9, len(groups) - 0.1)  # a lone group does not stretch across the whole chart
     ax.set_ylim(*ylim)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)  # beside the bars, never over them
     return _svg(fig, title)
 
 
