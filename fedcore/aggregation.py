@@ -7,6 +7,7 @@ can say whether it was aggregated.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -78,6 +79,29 @@ def multi_krum(U, n_malicious: int = 0, m: int | None = None, sample_counts=None
 # Below this many values one thread beats handing column ranges to several.
 _PARALLEL_MIN_VALUES = 1 << 20
 _SORT_BLOCK_COLUMNS = 2048
+_WORKERS = min(os.cpu_count() or 1, 8)
+_pool: ThreadPoolExecutor | None = None
+_pool_pid = 0
+_pool_lock = threading.Lock()
+_buffers = threading.local()
+
+
+def _sort_pool() -> ThreadPoolExecutor:
+    """One pool per process, kept: starting threads on every call costs more than the sort saves.
+    A forked child (a Celery worker) starts its own, since threads do not survive a fork."""
+    global _pool, _pool_pid
+    with _pool_lock:
+        if _pool is None or _pool_pid != os.getpid():
+            _pool, _pool_pid = ThreadPoolExecutor(_WORKERS, thread_name_prefix="fedcore-sort"), os.getpid()
+        return _pool
+
+
+def _sort_buffer(rows: int, k: int) -> np.ndarray:
+    """This thread's reused scratch buffer, as (rows, k): no fresh pages to fault in per call."""
+    flat = getattr(_buffers, "flat", None)
+    if flat is None or flat.size < rows * k:
+        flat = _buffers.flat = np.empty(rows * k)
+    return flat[: rows * k].reshape(rows, k)
 
 
 def _sorted_columns_reduce(U: np.ndarray, reduce: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
@@ -93,7 +117,7 @@ def _sorted_columns_reduce(U: np.ndarray, reduce: Callable[[np.ndarray], np.ndar
 
     def column_range(bounds: tuple[int, int]) -> None:
         start, stop = bounds
-        buf = np.empty((min(_SORT_BLOCK_COLUMNS, stop - start), k))
+        buf = _sort_buffer(min(_SORT_BLOCK_COLUMNS, stop - start), k)
         for a in range(start, stop, len(buf)):
             b = min(a + len(buf), stop)
             S = buf[: b - a]
@@ -102,14 +126,11 @@ def _sorted_columns_reduce(U: np.ndarray, reduce: Callable[[np.ndarray], np.ndar
             out[a:b] = reduce(S)
             out[a:b][np.isnan(S[:, -1])] = np.nan  # NaN sorts last
 
-    workers = min(os.cpu_count() or 1, 8) if U.size >= _PARALLEL_MIN_VALUES else 1
-    edges = np.linspace(0, p, workers + 1).astype(int)
-    ranges = list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
-    if workers == 1:
-        column_range(ranges[0])
-    else:
-        with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(column_range, ranges))
+    if _WORKERS == 1 or U.size < _PARALLEL_MIN_VALUES:
+        column_range((0, p))
+        return out
+    edges = np.linspace(0, p, 4 * _WORKERS + 1).astype(int)  # more ranges than threads: balance
+    list(_sort_pool().map(column_range, zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True)))
     return out
 
 

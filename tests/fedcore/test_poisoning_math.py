@@ -53,6 +53,29 @@ def test_median_and_trimmed_mean_equal_their_definitions(shape):
     assert not np.isnan(agg.median(U).vector[:-1]).any()
 
 
+def _median_in_child(U, expected, conn):
+    conn.send(bool(np.array_equal(agg.median(U).vector, expected)))
+
+
+def test_a_forked_process_sorts_with_threads_of_its_own():
+    # a Celery worker is a fork: the parent's sort threads do not exist there, so reusing the
+    # parent's pool would hang
+    import multiprocessing
+
+    U = rng.normal(0, 1, (11, 200_000))
+    agg.median(U)  # the parent's pool exists now
+    ctx = multiprocessing.get_context("fork")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_median_in_child, args=(U, np.median(U, axis=0), child))
+    proc.start()
+    try:
+        assert parent.poll(60), "the forked child hung"
+        assert parent.recv() is True
+    finally:
+        proc.kill()
+        proc.join(10)
+
+
 def test_fltrust_gives_zero_trust_to_opposite_updates():
     U = honest(5)
     U[0] = -U[1] * 50
