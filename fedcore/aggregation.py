@@ -117,7 +117,7 @@ def _sorted_columns_reduce(U: np.ndarray, reduce: Callable[[np.ndarray], np.ndar
 
     def column_range(bounds: tuple[int, int]) -> None:
         start, stop = bounds
-        buf = _sort_buffer(min(_SORT_BLOCK_COLUMNS, stop - start), k)
+        buf = _sort_buffer(max(1, min(_SORT_BLOCK_COLUMNS, stop - start)), k)
         for a in range(start, stop, len(buf)):
             b = min(a + len(buf), stop)
             S = buf[: b - a]

@@ -51,6 +51,7 @@ def test_median_and_trimmed_mean_equal_their_definitions(shape):
     U[2, -1] = np.nan  # a column with NaN gives NaN, as np.median does
     assert np.isnan(agg.median(U).vector[-1]) and np.isnan(agg.trimmed_mean(U, 0.2).vector[-1])
     assert not np.isnan(agg.median(U).vector[:-1]).any()
+    assert agg.median(U[:, :0]).vector.shape == agg.trimmed_mean(U[:, :0], 0.2).vector.shape == (0,)
 
 
 def _median_in_child(U, expected, conn):
