@@ -36,3 +36,9 @@ class Channel(filesystem.Channel):
 
 class Transport(filesystem.Transport):
     Channel = Channel
+
+    @property
+    def default_connection_params(self) -> dict:
+        # A folder has no host: without this, every connection logs "No hostname was supplied.
+        # Reverting to default 'localhost'".
+        return {"port": self.default_port}

@@ -56,3 +56,11 @@ def test_a_consumer_never_sees_a_message_being_written(tmp_path, transport, whol
             with pytest.raises(Empty):
                 consumer._get("q")
         assert list(tmp_path.glob("*.msg")) == []
+
+
+def test_a_connection_to_the_folder_broker_logs_no_missing_hostname_warning(tmp_path, caplog):
+    with Connection("filesystem://", transport=Transport, transport_options={"data_folder_in": str(tmp_path),
+                                                            "data_folder_out": str(tmp_path)}) as conn:
+        conn.ensure_connection(max_retries=1)
+        conn.clone().release()
+    assert not [r for r in caplog.records if "hostname" in r.getMessage()]
