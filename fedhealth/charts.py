@@ -10,6 +10,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+# Labels carry user-chosen names (datasets, experiments, classes): a "$" is a dollar sign, never
+# the start of mathtext (an unbalanced or unknown "$...$" would make the chart raise).
+matplotlib.rcParams["text.parse_math"] = False
+
 COLORS = ["#0f766e", "#f59e0b", "#6366f1", "#dc2626", "#0891b2", "#65a30d", "#9333ea"]
 
 

@@ -20,3 +20,13 @@ def test_a_hostile_name_in_a_title_is_escaped():
     svg = charts.grouped_bars('Scores on "><script>alert(1)</script>', ["x"], {"f1": [0.5]})
     assert "<script>" not in svg
     assert "&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in svg
+
+
+def test_dollar_signs_in_names_are_plain_text_not_mathtext():
+    names = ["$\\foo$", "Cost $\\frac{a$ dataset", "ok $5"]
+    svgs = [
+        charts.grouped_bars(names[1], names, {names[0]: [0.5, 0.6, 0.7]}),
+        charts.pie(names[2], names[:2], [1, 2]),
+        charts.curves(names[0], [1], {names[1]: [0.5]}),
+    ]
+    assert all(svg.startswith("<svg") for svg in svgs)
