@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -168,6 +169,37 @@ MAX_MISSING_FRACTION = 0.2
 MAX_CATEGORIES = 30
 NUMERIC_SHARE = 0.8  # a column where at least this share of the values are numbers is numeric
 MISSING = {"", "na", "n/a", "nan", "null", "none", "?", "-"}
+# Features are standardised (squared deviations): beyond this a column's spread overflows.
+MAX_ABS_VALUE = 1e150
+
+
+def csv_text(data: bytes) -> str:
+    """An uploaded CSV file as text: UTF-8 (with or without a BOM), no NUL bytes, and every line
+    ending (CRLF, or CR alone as old Mac files have) read as LF."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DataError(f"the file is not UTF-8 text (invalid byte at offset {exc.start}); save it as UTF-8 CSV", row=line) from None
+    if "\x00" in text:
+        raise DataError("the file looks binary (it contains NUL bytes); upload a CSV text file")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def csv_rows(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
+    """(line number, cells) of each record; a record the csv module cannot read is a DataError
+    naming its line, not an exception from deep inside the parser."""
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            limit = csv.field_size_limit()
+            why = f"a cell is longer than {limit:,} characters" if "field limit" in str(exc) else f"not readable as CSV ({exc})"
+            raise DataError(why, row=reader.line_num) from None
+        yield reader.line_num, cells
 
 
 def read_csv_upload(data: bytes, target_column: str, *, max_bytes: int = 20_000_000, max_rows: int = 1_000_000) -> Table:
@@ -182,13 +214,7 @@ def read_csv_upload(data: bytes, target_column: str, *, max_bytes: int = 20_000_
         raise DataError("the file is empty")
     if len(data) > max_bytes:
         raise DataError(f"the file is {len(data) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise DataError(f"the file is not UTF-8 text (invalid byte at offset {exc.start}); save it as UTF-8 CSV", row=line) from None
-    if "\x00" in text:
-        raise DataError("the file looks binary (it contains NUL bytes); upload a CSV text file")
+    text = csv_text(data)
     first_line = text.split("\n", 1)[0]
     try:
         dialect = csv.Sniffer().sniff(text[:20000], delimiters=",;\t")
@@ -197,7 +223,7 @@ def read_csv_upload(data: bytes, target_column: str, *, max_bytes: int = 20_000_
         delimiter = max(",;\t", key=first_line.count)
         if first_line.count(delimiter) == 0:
             raise DataError("could not find the delimiter; use commas, semicolons or tabs between columns", row=1) from None
-    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    rows = [cells for _, cells in csv_rows(text, delimiter)]
     while rows and not any(c.strip() for c in rows[-1]):
         rows.pop()
     if not rows:
@@ -224,7 +250,7 @@ def read_csv_upload(data: bytes, target_column: str, *, max_bytes: int = 20_000_
         if len(r) != len(header):
             raise DataError(f"has {len(r)} cells but the header has {len(header)}", row=i + 2)
     t = header.index(target_column)
-    target_raw = [r[t].strip() for r in body]
+    target_raw = [_label(r[t]) for r in body]
     for i, v in enumerate(target_raw):
         if v.lower() in MISSING:
             raise DataError("the target value is missing; every row needs its label", row=i + 2, column=target_column)
@@ -266,6 +292,10 @@ def read_csv_upload(data: bytes, target_column: str, *, max_bytes: int = 20_000_
             if not np.all(np.isfinite(values[~missing])):
                 i = int(np.where(~np.isfinite(values) & ~missing)[0][0])
                 raise DataError("the value is infinite", row=i + 2, column=name)
+            if np.any(np.abs(values[~missing]) > MAX_ABS_VALUE):
+                i = int(np.where(~missing & (np.abs(np.nan_to_num(values)) > MAX_ABS_VALUE))[0][0])
+                raise DataError(f"'{cells[i]}' is too large to scale (values must stay within ±{MAX_ABS_VALUE:.0e}); "
+                                "rescale the column", row=i + 2, column=name)
             if missing.any():
                 values[missing] = np.nanmedian(values) if (~missing).any() else 0.0
             features.append(values)
@@ -281,6 +311,19 @@ def read_csv_upload(data: bytes, target_column: str, *, max_bytes: int = 20_000_
     if np.all(X.std(axis=0) == 0):
         raise DataError("every feature column is constant; nothing can be learned from it")
     return Table(X, y, names, target_column, class_names, "uploaded CSV")
+
+
+def _label(cell: str) -> str:
+    """A target cell as a class name: numbers are written one way ("1", "1.0" and " 1 " are
+    one class, "1"; "0.50" is "0.5"), any other text is kept as it is, trimmed."""
+    text = cell.strip()
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    if not np.isfinite(number):
+        return text
+    return str(int(number)) if number.is_integer() else repr(number)
 
 
 def _natural_key(value: str):

@@ -129,6 +129,8 @@ def test_good_csv_parses_with_categorical_one_hot():
         (GOOD.replace(",well\n", ",sick\n").encode(), "outcome", "single class"),
         (b"age,outcome\n1,a\n2,b\n", "outcome", "at least 20 are needed"),
         (GOOD.replace("\n31,", "\nthirty,", 1).encode(), "outcome", "row 3 / column 'age': 'thirty' is not a number"),
+        (GOOD.replace("\n32,", "\n1e300,", 1).encode(), "outcome", "row 4 / column 'age': '1e300' is too large to scale"),
+        (GOOD.replace("\n33,", '\n"' + "9" * 200_000 + '",', 1).encode(), "outcome", "row 5: a cell is longer than 131,072 characters"),
         (GOOD.encode(), "outcome", None),
     ],
 )
@@ -138,6 +140,16 @@ def test_bad_csv_names_row_and_column(content, target, message):
         return
     with pytest.raises(data.DataError, match=message):
         data.read_csv_upload(content, target)
+
+
+def test_csv_line_endings_and_numeric_labels_are_read_one_way():
+    for ending in ("\r\n", "\r"):  # Windows, old Mac
+        t = data.read_csv_upload(GOOD.replace("\n", ending).encode(), "outcome")
+        assert t.X.shape == (40, 4) and t.class_names == ["sick", "well"]
+    labels = ["1", "1.0", " 0 ", "0.0"]
+    rows = "x,outcome\n" + "".join(f"{i},{labels[i % 4]}\n" for i in range(40))
+    t = data.read_csv_upload(rows.encode(), "outcome")
+    assert t.class_names == ["0", "1"] and list(t.y[:4]) == [1, 1, 0, 0]
 
 
 def test_csv_non_numeric_in_numeric_column_names_row_and_column():
