@@ -254,14 +254,22 @@ def experiment_references(*, experiment: Experiment, owner=None) -> list[Experim
     base = {f: getattr(experiment, f) for f in selectors.COMPARABLE if f != "dataset_id"}
     base["rounds_"] = base.pop("rounds")
     launched = []
-    if refs["clean"] is None:
-        launched.append(experiment_create(name=f"{experiment.name} · clean reference", dataset=experiment.dataset,
-                                          owner=owner, defense=experiment.defense, encrypted=experiment.encrypted, **base))
-    if refs["undefended"] is None:
-        launched.append(experiment_create(name=f"{experiment.name} · undefended reference", dataset=experiment.dataset,
-                                          owner=owner, attack=experiment.attack, defense="none",
-                                          malicious_fraction=experiment.malicious_fraction, **base))
+    with transaction.atomic():  # both or neither
+        if refs["clean"] is None:
+            launched.append(experiment_create(name=_derived_name(experiment.name, " · clean reference"),
+                                              dataset=experiment.dataset, owner=owner, defense=experiment.defense,
+                                              encrypted=experiment.encrypted, **base))
+        if refs["undefended"] is None:
+            launched.append(experiment_create(name=_derived_name(experiment.name, " · undefended reference"),
+                                              dataset=experiment.dataset, owner=owner, attack=experiment.attack,
+                                              defense="none", malicious_fraction=experiment.malicious_fraction, **base))
     return launched
+
+
+def _derived_name(name: str, suffix: str) -> str:
+    """``name`` + ``suffix``, the name shortened (with an ellipsis) to fit the name column."""
+    room = Experiment._meta.get_field("name").max_length - len(suffix)
+    return (name if len(name) <= room else name[: room - 1].rstrip() + "…") + suffix
 
 
 def experiment_cancel(*, experiment: Experiment) -> bool:

@@ -144,7 +144,11 @@ def experiment_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def experiment_references(request: HttpRequest, pk: int) -> HttpResponse:
     exp = get_object_or_404(Experiment.objects.select_related("dataset"), pk=pk)
-    launched = services.experiment_references(experiment=exp, owner=request.user)
+    try:
+        launched = services.experiment_references(experiment=exp, owner=request.user)
+    except ValidationError as exc:
+        messages.error(request, "The reference runs were not launched: " + " ".join(exc.messages))
+        return redirect("training:experiment_detail", pk=pk)
     if launched:
         messages.success(request, "Launched: " + ", ".join(e.name for e in launched) + ". The comparison fills in as they finish.")
     else:

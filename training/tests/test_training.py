@@ -157,6 +157,20 @@ def test_reference_runs_give_the_accuracy_recovered(eager, client, provider):
     assert services.experiment_references(experiment=exp) == []
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("length", [100, 120])
+def test_reference_runs_of_an_experiment_with_a_long_name_get_names_that_fit(client, provider, length):
+    ds = services.dataset_create_builtin(name="pima")
+    exp = services.experiment_create(name="x" * length, dataset=ds, model_kind="logreg", n_hospitals=3, rounds_=1,
+                                     attack="sign_flip", malicious_fraction=0.34, launch=False)
+    client.force_login(provider)
+    r = client.post(reverse("training:experiment_references", args=[exp.pk]), follow=True)
+    assert r.status_code == 200 and "Launched:" in r.content.decode()
+    names = sorted(Experiment.objects.exclude(pk=exp.pk).values_list("name", flat=True))
+    assert [n.split(" · ")[1] for n in names] == ["clean reference", "undefended reference"]
+    assert all(len(n) <= 120 and n.startswith("x" * 90) for n in names)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_hospital_refuses_a_global_model_that_differs_from_the_sealed_one(eager):
     ds = services.dataset_create_builtin(name="pima")
