@@ -43,6 +43,11 @@ class Block(models.Model):
     def __str__(self) -> str:
         return f"block {self.height}"
 
+    @property
+    def sealed_at(self) -> str:
+        """The header's ISO timestamp as a person reads it: date and time to the second."""
+        return self.timestamp[:19].replace("T", " ")
+
 
 class Entry(models.Model):
     block = models.ForeignKey(Block, on_delete=models.CASCADE, related_name="entries")
@@ -60,3 +65,7 @@ class Entry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} #{self.index} of block {self.block_id}"
+
+    @property
+    def kind_label(self) -> str:
+        return self.kind.replace("_", " ").capitalize()

@@ -56,14 +56,28 @@ def digest_document(report: chain.Report) -> dict:
             "entries": report.entries}
 
 
+def authority_names() -> dict[str, str]:
+    """Fingerprint -> name of every sealing authority (blocks store the fingerprint)."""
+    return dict(Authority.objects.values_list("fingerprint", "name"))
+
+
 def parse_digest(text: str) -> dict:
+    """The (height, block_hash) of a digest file written by :func:`digest_document`; anything
+    else (other JSON, a height that is not a whole number, NaN or Infinity) is a ValueError."""
     try:
-        doc = json.loads(text)
+        doc = json.loads(text, parse_constant=_refuse)
         if doc.get("format") != "fedhealth-ledger-digest/1":
             raise ValueError
-        return {"height": int(doc["height"]), "block_hash": str(doc["block_hash"])}
-    except (ValueError, KeyError, TypeError, AttributeError):
-        raise ValueError("not a FedHealth ledger digest (JSON with format, height and block_hash)") from None
+        height, block_hash = doc["height"], doc["block_hash"]
+        if type(height) is not int or height < -1 or not isinstance(block_hash, str):
+            raise ValueError
+        return {"height": height, "block_hash": block_hash}
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        raise ValueError("not a FedHealth ledger digest (JSON with format, a whole-number height and block_hash)") from None
+
+
+def _refuse(constant: str):
+    raise ValueError(constant)
 
 
 def inclusion_proof(entry: Entry) -> dict:

@@ -25,6 +25,9 @@ def block_list(request: HttpRequest) -> HttpResponse:
     round_no, hospital = _int(request.GET.get("round")), _int(request.GET.get("hospital"))
     blocks = selectors.block_list(experiment=experiment, round_no=round_no, hospital=hospital)
     page = Paginator(blocks, 25).get_page(request.GET.get("page"))
+    names = selectors.authority_names()
+    for b in page.object_list:
+        b.authority_name = names.get(b.authority)
     return render(request, "ledger/block_list.html", {
         "page": page, "report": selectors.ledger_verify(), "experiment": experiment,
         "round": request.GET.get("round", ""), "hospital": request.GET.get("hospital", ""),
@@ -33,8 +36,10 @@ def block_list(request: HttpRequest) -> HttpResponse:
 
 @role_required(PROVIDER)
 def block_detail(request: HttpRequest, height: int) -> HttpResponse:
-    block = get_object_or_404(Block, height=height)
-    return render(request, "ledger/block_detail.html", {"block": block, "entries": block.entries.order_by("index")})
+    blk = get_object_or_404(Block, height=height)  # not "block": templates use that name for {% block %}
+    return render(request, "ledger/block_detail.html", {
+        "blk": blk, "entries": blk.entries.order_by("index"), "authority": selectors.authority_names().get(blk.authority),
+    })
 
 
 @role_required(PROVIDER)
@@ -51,7 +56,9 @@ def entry_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def verify(request: HttpRequest) -> HttpResponse:
     """Verify the whole chain; optionally against a digest exported earlier (uploaded)."""
     error, expected = "", None
-    if request.method == "POST" and request.FILES.get("digest"):
+    if request.method == "POST" and not request.FILES.get("digest"):
+        error = "choose the digest file (JSON) exported earlier to verify against it"
+    elif request.method == "POST":
         upload = request.FILES["digest"]
         try:
             if upload.size > 10_000:

@@ -1,0 +1,56 @@
+"""The ledger explorer's pages as the provider sees them."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from ledger import services
+from ledger.models import Authority, Block, Entry
+
+
+@pytest.fixture
+def ledger(db):
+    services.ledger_init(authorities=3)
+    services.ledger_append(entries=[("global_model", {"experiment": "e1", "round": 1, "model_hash": "ab" * 32})])
+    return Block.objects.get(height=0)
+
+
+def test_the_block_page_shows_the_header_and_the_authority_by_name(client, provider, ledger):
+    client.force_login(provider)
+    page = client.get(reverse("ledger:block_detail", args=[0])).content.decode()
+    name = Authority.objects.get(fingerprint=ledger.authority).name
+    assert "<title>Block 0" in page
+    for value in (ledger.block_hash, ledger.merkle_root, ledger.signature, ledger.sealed_at, name):
+        assert value in page
+    assert "Global model" in page
+    listing = client.get(reverse("ledger:block_list")).content.decode()
+    assert name in listing
+
+
+def test_the_entry_page_names_the_kind_in_words(client, provider, ledger):
+    client.force_login(provider)
+    entry = Entry.objects.get(block=ledger)
+    page = client.get(reverse("ledger:entry_detail", args=[entry.pk])).content.decode()
+    assert "Global model entry 0 of block 0" in page and "Global_model" not in page
+
+
+@pytest.mark.parametrize("content", [
+    b'{"format":"fedhealth-ledger-digest/1","height":Infinity,"block_hash":"x"}',
+    b'{"format":"fedhealth-ledger-digest/1","height":1e400,"block_hash":"x"}',
+    b'{"format":"fedhealth-ledger-digest/1","height":3.7,"block_hash":"x"}',
+    b'{"format":"fedhealth-ledger-digest/1","height":true,"block_hash":"x"}',
+    b'{"format":"fedhealth-ledger-digest/1","height":0,"block_hash":7}',
+    b"[" * 100_000,
+])
+def test_a_malformed_digest_is_refused_with_a_clear_error(client, provider, ledger, content):
+    client.force_login(provider)
+    r = client.post(reverse("ledger:verify"), {"digest": SimpleUploadedFile("d.json", content[:9_000])})
+    assert r.status_code == 200 and "not a FedHealth ledger digest" in r.content.decode()
+
+
+def test_verifying_against_a_digest_without_choosing_a_file_says_so(client, provider, ledger):
+    client.force_login(provider)
+    r = client.post(reverse("ledger:verify"))
+    assert r.status_code == 200 and "choose the digest file" in r.content.decode()
