@@ -25,6 +25,7 @@ def finished(eager) -> Experiment:
                                      seed=2, attack="sign_flip", malicious_fraction=0.25, encrypted=False)
     exp.refresh_from_db()
     assert exp.status == "finished", exp.error
+    services.experiment_serve(experiment=exp)
     return exp
 
 
@@ -79,3 +80,26 @@ def test_remote_home_refuses_a_model_that_does_not_match_the_ledger(client, remo
     assert "not verified" in page and "do not use this model" in page and 'id="risk-form"' not in page
     r = client.post(reverse("remote_home"), {f"risk-{c}": 1 for c in finished.dataset.feature_names})
     assert r.status_code == 400 and "failed its ledger check" in r.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_remote_users_get_the_model_the_provider_serves_never_simply_the_newest_run(client, provider, remote, finished):
+    newer = services.experiment_create(name="Backdoor vs Krum", dataset=finished.dataset, model_kind="logreg",
+                                       n_hospitals=4, rounds_=1, seed=3, attack="backdoor", malicious_fraction=0.25,
+                                       defense="krum")
+    undefended = services.experiment_create(name="Undefended", dataset=finished.dataset, model_kind="logreg",
+                                            n_hospitals=4, rounds_=1, seed=3, attack="sign_flip",
+                                            malicious_fraction=0.25, defense="none")
+    assert Experiment.objects.filter(status="finished").count() == 3
+    client.force_login(remote)
+    assert "Pima federated" in client.get(reverse("remote_home")).content.decode()  # not the newer runs
+    client.force_login(provider)
+    r = client.post(reverse("training:experiment_serve", args=[undefended.pk]), follow=True)
+    assert "never served to remote users" in r.content.decode()
+    r = client.post(reverse("training:experiment_serve", args=[newer.pk]), follow=True)
+    assert "global model now" in r.content.decode() and "Served" in r.content.decode()
+    assert selectors.current_global_model() == newer
+    client.force_login(remote)
+    assert "Backdoor vs Krum" in client.get(reverse("remote_home")).content.decode()
+    Experiment.objects.update(served_since=None)
+    assert "No global model is served yet" in client.get(reverse("remote_home")).content.decode()

@@ -70,6 +70,10 @@ class Experiment(models.Model):
     created = models.DateTimeField(auto_now_add=True)
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)
+    served_since = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When the provider chose this experiment's global model for remote users' risk estimates "
+                  "(served once finished; the newest choice wins)")
 
     class Meta:
         ordering = ["-created"]

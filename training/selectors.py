@@ -82,9 +82,12 @@ def accuracy_results() -> list[dict]:
 # --- the global model, as a hospital or a remote user receives it ---------------------------
 
 def current_global_model() -> Experiment | None:
-    """The newest finished experiment's global model."""
-    return (Experiment.objects.filter(status=Experiment.Status.FINISHED, global_vector__isnull=False)
-            .select_related("dataset").order_by("-finished", "-pk").first())
+    """The global model remote users get risk estimates from: the one the provider chose most
+    recently among finished experiments (never simply the newest run, which may be a simulated
+    attack)."""
+    return (Experiment.objects.filter(status=Experiment.Status.FINISHED, global_vector__isnull=False,
+                                      served_since__isnull=False)
+            .select_related("dataset").order_by("-served_since", "-pk").first())
 
 
 def global_model_check(exp: Experiment) -> dict:

@@ -272,6 +272,16 @@ def _derived_name(name: str, suffix: str) -> str:
     return (name if len(name) <= room else name[: room - 1].rstrip() + "…") + suffix
 
 
+def experiment_serve(*, experiment: Experiment) -> None:
+    """Serve this experiment's global model to remote users' risk estimates, from when it has
+    finished; it replaces the model served so far."""
+    if experiment.status in (Experiment.Status.FAILED, Experiment.Status.CANCELLED):
+        raise ValidationError(f"The experiment is {experiment.get_status_display().lower()}: it has no global model to serve.")
+    if experiment.attack != "none" and experiment.defense == "none":
+        raise ValidationError("An undefended run under a simulated attack is never served to remote users.")
+    Experiment.objects.filter(pk=experiment.pk).update(served_since=timezone.now())
+
+
 def experiment_cancel(*, experiment: Experiment) -> bool:
     updated = Experiment.objects.filter(pk=experiment.pk, status__in=Experiment.ACTIVE).update(
         status=Experiment.Status.CANCELLED, finished=timezone.now())

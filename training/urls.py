@@ -15,6 +15,7 @@ urlpatterns = [
     path("experiments/<int:pk>/progress.json", views.experiment_progress, name="experiment_progress"),
     path("experiments/<int:pk>/cancel/", views.experiment_cancel, name="experiment_cancel"),
     path("experiments/<int:pk>/references/", views.experiment_references, name="experiment_references"),
+    path("experiments/<int:pk>/serve/", views.experiment_serve, name="experiment_serve"),
     path("results/", views.accuracy_results, name="accuracy_results"),
     path("results/chart/", views.accuracy_chart, name="accuracy_chart"),
 ]

@@ -121,7 +121,7 @@ def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
         curve = mark_safe(charts.curves("Test accuracy per round", xs, series, "accuracy"))
     return render(request, "training/experiment_detail.html", {
         "exp": exp, "rounds": rounds, "curve": curve, "progress": _progress(exp), "metrics": selectors.METRICS,
-        "recovered": selectors.accuracy_recovered(exp)})
+        "recovered": selectors.accuracy_recovered(exp), "serving": selectors.current_global_model()})
 
 
 @role_required(PROVIDER)
@@ -137,6 +137,20 @@ def experiment_cancel(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, "Experiment cancelled; its workers stop after their current task.")
     else:
         messages.error(request, f"The experiment is {exp.get_status_display().lower()}; only queued or running experiments can be cancelled.")
+    return redirect("training:experiment_detail", pk=pk)
+
+
+@role_required(PROVIDER)
+@require_POST
+def experiment_serve(request: HttpRequest, pk: int) -> HttpResponse:
+    exp = get_object_or_404(Experiment, pk=pk)
+    try:
+        services.experiment_serve(experiment=exp)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        when = "now" if exp.status == Experiment.Status.FINISHED else "as soon as it has finished"
+        messages.success(request, f"Remote users get risk estimates from this experiment's global model {when}.")
     return redirect("training:experiment_detail", pk=pk)
 
 

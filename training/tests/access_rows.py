@@ -27,6 +27,7 @@ ROWS = [
     only("training:experiment_cancel", "provider", ok=REDIRECT, method="post", kwargs=_experiment),
     # an experiment without attack needs no references: a message and back to its page
     only("training:experiment_references", "provider", ok=REDIRECT, method="post", kwargs=_experiment),
+    only("training:experiment_serve", "provider", ok=REDIRECT, method="post", kwargs=_experiment),
     only("training:accuracy_results", "provider"),
     only("training:accuracy_chart", "provider"),
     api_only("api_training_datasets", "provider"),

@@ -21,4 +21,5 @@ class Command(BaseCommand):
                 name="Demo: label flipping vs verification", dataset=Dataset.objects.get(builtin_name="pima"),
                 model_kind="logreg", n_hospitals=8, rounds_=5, attack="label_flip", malicious_fraction=0.25,
                 defense="verification", encrypted=True, seed=1)
+            services.experiment_serve(experiment=exp)  # remote users' risk estimates, once it has finished
             self.stdout.write(f"Demo experiment #{exp.pk} queued; the worker runs it as soon as it starts.")
