@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from . import selectors, services
@@ -112,7 +113,9 @@ def user_set_status(request: HttpRequest, pk: int, status: str) -> HttpResponse:
         else:
             verb = "authorized" if status == Status.AUTHORIZED else "revoked"
             messages.success(request, f"{user.username} is now {verb}.")
-    return redirect(request.POST.get("next") or "accounts:user_list")
+    nxt = request.POST.get("next", "")
+    safe = url_has_allowed_host_and_scheme(nxt, allowed_hosts={request.get_host()}, require_https=request.is_secure())
+    return redirect(nxt if nxt and safe else "accounts:user_list")
 
 
 @role_required(ADMIN)

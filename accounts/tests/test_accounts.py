@@ -130,6 +130,18 @@ def test_admin_list_search_filter_and_self_protection(client, admin_user, make_u
     assert client.get(reverse("accounts:user_set_status", args=[admin_user.pk, "revoked"])).status_code == 405
 
 
+
+@pytest.mark.django_db
+def test_changing_a_status_returns_only_to_a_page_of_this_site(client, admin_user, make_user):
+    user = make_user("remote_user", "pending", username="carol")
+    client.force_login(admin_user)
+    url = reverse("accounts:user_set_status", args=[user.pk, "authorized"])
+    for target in ("https://evil.example/phish", "//evil.example", "javascript:alert(1)"):
+        assert client.post(url, {"next": target})["Location"] == reverse("accounts:user_list")
+    back = reverse("accounts:user_list") + "?status=pending"
+    assert client.post(url, {"next": back})["Location"] == back
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("role, landing", [("service_provider", "dashboard"), ("admin", "accounts:user_list")])
 def test_staff_log_in_through_the_same_page_and_land_on_their_dashboard(client, make_user, role, landing):
