@@ -17,6 +17,16 @@ DATA_DIR = Path(__file__).resolve().parent / "datasets"
 MAX_SYNTHETIC_ROWS = 1_000_000
 
 
+def format_size(n_bytes: float) -> str:
+    """A size in binary units, as every upload limit is shown: '20 MiB', '1.5 KiB', '900 bytes'."""
+    size, unit = float(n_bytes), "bytes"
+    for bigger in ("KiB", "MiB", "GiB"):
+        if size < 1024:
+            break
+        size, unit = size / 1024, bigger
+    return f"{size:.1f}".removesuffix(".0") + " " + unit
+
+
 class DataError(ValueError):
     """A dataset problem a person can fix; names the row (1-based, header = row 1) and column."""
 
@@ -213,7 +223,7 @@ def read_csv_upload(data: bytes, target_column: str, *, max_bytes: int = 20_000_
     if not data:
         raise DataError("the file is empty")
     if len(data) > max_bytes:
-        raise DataError(f"the file is {len(data) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB")
+        raise DataError(f"the file is larger than allowed; the limit is {format_size(max_bytes)}")
     text = csv_text(data)
     first_line = text.split("\n", 1)[0]
     try:

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import PROVIDER, HasRole
 from fedcore.attacks import ATTACKS
-from fedcore.data import DataError
+from fedcore.data import DataError, format_size
 from fedcore.rounds import DEFENSES
 from fedhealth.api import error_response
 
@@ -64,7 +64,7 @@ class DatasetUploadApi(APIView):
         s.is_valid(raise_exception=True)
         upload = s.validated_data["file"]
         if upload.size > settings.DATASET_UPLOAD_MAX_BYTES:
-            return error_response(f"The file is larger than {settings.DATASET_UPLOAD_MAX_BYTES / 1e6:.0f} MB.", code="too_large")
+            return error_response(f"The file is larger than allowed; the limit is {format_size(settings.DATASET_UPLOAD_MAX_BYTES)}.", code="too_large")
         try:
             ds = services.dataset_create_upload(name=s.validated_data["name"], content=upload.read(),
                                                 target_column=s.validated_data["target_column"],

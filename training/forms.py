@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 
 from fedcore.attacks import ATTACKS
+from fedcore.data import format_size
 from fedcore.rounds import DEFENSES
 
 from .models import Dataset
@@ -37,7 +39,8 @@ class FeatureForm(forms.Form):
 
 class UploadForm(forms.Form):
     name = forms.CharField(max_length=120)
-    file = forms.FileField(help_text="CSV (comma, semicolon or tab), UTF-8, header row, at most 20 MB.")
+    file = forms.FileField(help_text="CSV (comma, semicolon or tab), UTF-8, header row, "
+                                     f"at most {format_size(settings.DATASET_UPLOAD_MAX_BYTES)}.")
     target_column = forms.CharField(max_length=120, help_text="The column holding the class label (e.g. diagnosis).")
 
 

@@ -66,7 +66,7 @@ def dataset_create_upload(*, name: str, content: bytes, target_column: str, max_
     table = fdata.read_csv_upload(content, target_column, max_bytes=max_bytes)
     packed = gzip.compress(content, compresslevel=6)
     if len(packed) > MAX_STORED_BYTES:
-        raise fdata.DataError(f"the file compresses to {len(packed) / 1e6:.1f} MB; at most {MAX_STORED_BYTES / 1e6:.0f} MB can be stored")
+        raise fdata.DataError(f"the file compresses to more than {fdata.format_size(MAX_STORED_BYTES)}, the most that can be stored")
     if Dataset.objects.filter(name=name).exists():
         raise ValidationError({"name": "A dataset with this name exists; choose another name."})
     return Dataset.objects.create(name=name, source=Dataset.Source.UPLOAD, content=packed,

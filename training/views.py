@@ -10,7 +10,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from accounts.permissions import PROVIDER, role_required
-from fedcore.data import DataError
+from fedcore.data import DataError, format_size
 from fedhealth import charts
 
 from . import selectors, services
@@ -38,7 +38,7 @@ def dataset_upload(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         if upload.size > settings.DATASET_UPLOAD_MAX_BYTES:
-            form.add_error("file", f"The file is {upload.size / 1e6:.1f} MB; the limit is {settings.DATASET_UPLOAD_MAX_BYTES / 1e6:.0f} MB.")
+            form.add_error("file", f"The file is larger than allowed; the limit is {format_size(settings.DATASET_UPLOAD_MAX_BYTES)}.")
         else:
             try:
                 ds = services.dataset_create_upload(name=form.cleaned_data["name"], content=upload.read(),

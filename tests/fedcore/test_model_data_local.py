@@ -166,6 +166,11 @@ def test_csv_too_many_missing_and_size_limit():
         data.read_csv_upload(GOOD.encode(), "outcome", max_bytes=100)
 
 
+def test_sizes_are_shown_in_binary_units():
+    assert [data.format_size(n) for n in (900, 1536, 20 * 1024 * 1024, 20_000_000, 3 * 1024**3)] == [
+        "900 bytes", "1.5 KiB", "20 MiB", "19.1 MiB", "3 GiB"]
+
+
 def test_local_training_warm_starts_from_the_global_weights(bc):
     t, split, X = bc
     for kind in ("mlp", "logreg"):

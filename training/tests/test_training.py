@@ -9,6 +9,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from fedcore.data import format_size
 from ledger.selectors import ledger_verify
 from poisoning.models import UpdateRecord
 from training import selectors, services
@@ -43,6 +44,22 @@ def test_upload_page_stores_a_good_csv_and_refuses_bad_ones(client, provider):
     assert table.X.shape == (120, 3)
     dup = client.post(url, {"name": "Clinic A", "target_column": "diagnosis", "file": SimpleUploadedFile("a.csv", GOOD_CSV.encode())})
     assert "exists" in html.unescape(dup.content.decode()) and Dataset.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_upload_limit_is_shown_in_the_same_binary_units_everywhere(client, provider, settings):
+    client.force_login(provider)
+    url = reverse("training:dataset_upload")
+    shown = format_size(settings.DATASET_UPLOAD_MAX_BYTES)  # the help text is built from the setting at start-up
+    assert shown.endswith(" MiB") and f"at most {shown}." in client.get(url).content.decode()
+    settings.DATASET_UPLOAD_MAX_BYTES = 1024 * 1024
+    big = GOOD_CSV.encode() * (settings.DATASET_UPLOAD_MAX_BYTES // len(GOOD_CSV) + 1)
+    page = client.post(url, {"name": "Big", "target_column": "diagnosis", "file": SimpleUploadedFile("big.csv", big)})
+    assert "The file is larger than allowed; the limit is 1 MiB." in page.content.decode()
+    api = client.post(reverse("api_training_dataset_upload"),
+                      {"name": "Big", "target_column": "diagnosis", "file": SimpleUploadedFile("big.csv", big)})
+    assert api.status_code == 400 and api.json()["error"]["message"] == "The file is larger than allowed; the limit is 1 MiB."
+    assert not Dataset.objects.exists()
 
 
 @pytest.mark.django_db
