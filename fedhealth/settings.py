@@ -139,6 +139,7 @@ MEDIA_ROOT = VAR_DIR / "media"
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 25 * 1024 * 1024
 DATASET_UPLOAD_MAX_BYTES = env.int("DATASET_UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
+PREDICTION_BATCH_MAX_BYTES = env.int("PREDICTION_BATCH_MAX_BYTES", default=10 * 1024 * 1024)
 
 # --- Celery ---------------------------------------------------------------------------------
 _broker_dir = Path(env.str("FEDHEALTH_BROKER_DIR", default=str(VAR_DIR / "broker")))

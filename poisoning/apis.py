@@ -16,6 +16,7 @@ from fedhealth.csvexport import stream_csv
 from training.models import Experiment
 
 from . import selectors, services
+from .forms import batch_file_size
 from .models import Detector, Prediction, UpdateRecord
 
 FILTERS = [OpenApiParameter(n, str, description=d) for n, d in
@@ -94,7 +95,7 @@ class PredictionListApi(APIView):
 
 class BatchRequest(serializers.Serializer):
     detector = serializers.IntegerField()
-    file = serializers.FileField()
+    file = serializers.FileField(validators=[batch_file_size])
 
 
 class PredictionBatchApi(APIView):

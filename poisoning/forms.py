@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
 
+from fedcore.data import format_size
 from training.forms import FeatureForm
 from training.models import Dataset
 
@@ -26,5 +29,14 @@ class PredictForm(FeatureForm):
                                                      choices=[(c, c) for c in ranges["classes"]])
 
 
+def batch_file_size(upload) -> None:
+    """Refuse a batch CSV larger than PREDICTION_BATCH_MAX_BYTES by its size, before anything reads it."""
+    if upload.size > settings.PREDICTION_BATCH_MAX_BYTES:
+        raise ValidationError(f"The file is larger than allowed; the limit is {format_size(settings.PREDICTION_BATCH_MAX_BYTES)}.",
+                              code="too_large")
+
+
 class BatchForm(forms.Form):
-    file = forms.FileField(help_text="CSV with a header: every feature column and the recorded diagnosis; at most 10,000 records.")
+    file = forms.FileField(validators=[batch_file_size],
+                           help_text="CSV with a header: every feature column and the recorded diagnosis; at most 10,000 "
+                                     f"records and {format_size(settings.PREDICTION_BATCH_MAX_BYTES)}.")

@@ -113,6 +113,19 @@ def test_a_bad_batch_names_row_and_column_and_stores_nothing(client, remote, det
     assert not Prediction.objects.exists()
 
 
+def test_a_batch_above_the_size_limit_is_refused_by_its_size_on_the_page_and_the_api(client, remote, detector, settings):
+    settings.PREDICTION_BATCH_MAX_BYTES = 1024
+    client.force_login(remote)
+    content = batch_csv(detector, [{**record(detector), "class": "benign"}] * 40)
+    assert len(content) > 1024
+    page = client.post(reverse("poisoning:predict_batch"), {"file": SimpleUploadedFile("big.csv", content), "detector": detector.pk})
+    assert page.status_code == 400 and "The file is larger than allowed; the limit is 1 KiB." in page.content.decode()
+    api = client.post(reverse("api_poisoning_batch"), {"file": SimpleUploadedFile("big.csv", content), "detector": detector.pk})
+    assert api.status_code == 400
+    assert api.json()["error"]["fields"] == {"file": ["The file is larger than allowed; the limit is 1 KiB."]}
+    assert not Prediction.objects.exists()
+
+
 def _predictions(detector, users_and_status):
     for user, status, name in users_and_status:
         Prediction.objects.create(user=user, detector=detector, dataset_name=name, inputs={"x": 1}, status=status,
