@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +81,42 @@ def describe_columns(X: np.ndarray, names: list[str], units: dict[str, str] | No
         integer = bool(np.all(np.isfinite(v)) and np.all(v == np.round(v)))
         cols.append(Column(name, float(np.nanmin(v)), float(np.nanmax(v)), units.get(name, ""), integer))
     return cols
+
+
+# a value outside a feature's observed range by more than this many times that range is implausible
+RANGE_SLACK = 1.0
+
+
+def plausible_range(minimum: float, maximum: float) -> tuple[float, float]:
+    """The values a feature may take: its observed range widened by RANGE_SLACK ranges on either side."""
+    span = (maximum - minimum) or 1.0
+    return round(minimum - RANGE_SLACK * span, 6), round(maximum + RANGE_SLACK * span, 6)
+
+
+def feature_value(raw: object, minimum: float, maximum: float) -> float:
+    """One feature's value, from a form, a JSON body or a CSV cell, as a number in its plausible range.
+
+    The one check of a record's values: a number or numeric text, finite and inside
+    plausible_range(minimum, maximum). A boolean is not a number (JSON true is not 1). Raises
+    DataError saying what is wrong, without the field's name (the caller knows it).
+    """
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        shown = "null" if raw is None else str(raw).lower() if isinstance(raw, bool) else f"a {type(raw).__name__}"
+        raise DataError(f"{shown} is not a number")
+    if isinstance(raw, str):
+        raw = raw.strip()
+    lo, hi = plausible_range(minimum, maximum)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise DataError(f"'{raw[:40]}' is not a number") from None
+    except OverflowError:  # an integer beyond any float
+        raise DataError(f"{str(raw)[:12]}… is outside the plausible range {lo:g} to {hi:g}") from None
+    if not math.isfinite(value):
+        raise DataError(f"'{str(raw)[:40]}' is not a finite number")
+    if not lo <= value <= hi:
+        raise DataError(f"{value:g} is outside the plausible range {lo:g} to {hi:g}")
+    return value
 
 
 # --- built-in datasets ---------------------------------------------------------------------

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.svm import LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 
-from .data import DataError, Table
+from .data import Column, DataError, Table, feature_value
 
 POISONED, BENIGN = "Poisoned", "Benign"
 MAX_TRAINING_ROWS = 5000
@@ -261,13 +260,15 @@ def train_detectors(table: Table, *, fraction: float = 0.2, seed: int = 0, max_r
 MAX_BATCH_ROWS = 10_000
 
 
-def read_records_csv(data: bytes, feature_names: list[str], target_name: str, class_names: list[str], *,
+def read_records_csv(data: bytes, features: list[Column], target_name: str, class_names: list[str], *,
                      max_rows: int = MAX_BATCH_ROWS) -> tuple[np.ndarray, np.ndarray, list[dict]]:
     """Parse a batch of records to predict: every feature column and the recorded diagnosis.
 
-    Returns (X, diagnosis indices, the rows as read); raises DataError naming the row (header =
-    row 1) and column at fault. Extra columns are ignored; nothing is guessed or imputed.
+    Each value is checked by data.feature_value against its feature's observed range. Returns
+    (X, diagnosis indices, the rows as read); raises DataError naming the row (header = row 1)
+    and column at fault. Extra columns are ignored; nothing is guessed or imputed.
     """
+    feature_names = [c.name for c in features]
     if not data:
         raise DataError("the file is empty")
     try:
@@ -295,15 +296,11 @@ def read_records_csv(data: bytes, feature_names: list[str], target_name: str, cl
         if len(cells) < len(header):
             raise DataError(f"{len(cells)} cells where the header has {len(header)}", row=rowno)
         values = []
-        for name in feature_names:
-            raw = cells[where[name]].strip()
+        for col in features:
             try:
-                v = float(raw)
-            except ValueError:
-                raise DataError(f"'{raw}' is not a number", row=rowno, column=name) from None
-            if not math.isfinite(v):
-                raise DataError(f"'{raw}' is not a finite number", row=rowno, column=name)
-            values.append(v)
+                values.append(feature_value(cells[where[col.name]], col.minimum, col.maximum))
+            except DataError as exc:
+                raise DataError(exc.detail, row=rowno, column=col.name) from None
         label = cells[where[target_name]].strip()
         if label.lower() not in classes:
             raise DataError(f"'{label}' is not one of {', '.join(class_names)}", row=rowno, column=target_name)

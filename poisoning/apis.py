@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -60,9 +60,21 @@ class PredictionSerializer(serializers.ModelSerializer):
                   "probability", "reasons", "source", "batch"]
 
 
+@extend_schema_field(OpenApiTypes.NUMBER)
+class FeatureValueField(serializers.Field):
+    """Passed on as sent: prediction_create checks every value (a number in its plausible range, never a boolean)."""
+
+    def to_internal_value(self, data):
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
 class PredictRequest(serializers.Serializer):
     detector = serializers.IntegerField(help_text="id of an active predictor (GET /api/detectors/)")
-    values = serializers.DictField(child=serializers.FloatField(), help_text="every feature of the predictor's dataset")
+    values = serializers.DictField(child=FeatureValueField(allow_null=True),
+                                   help_text="every feature of the predictor's dataset: a number inside its plausible range")
     diagnosis = serializers.CharField(help_text="the recorded diagnosis, one of the predictor's classes")
 
 

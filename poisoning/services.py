@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from fedcore import recordpoison
-from fedcore.data import DataError
+from fedcore.data import Column, DataError, feature_value
 from training.models import Dataset
 from training.selectors import dataset_table
 
@@ -67,8 +67,12 @@ def _store(*, user, detector: Detector, X: np.ndarray, diagnosis: np.ndarray, ro
         ])
 
 
-def prediction_create(*, user, detector: Detector, values: dict[str, float], diagnosis: str, source: str = "form") -> Prediction:
-    """Predict one record's status; ``values`` has every feature, ``diagnosis`` is a class name."""
+def prediction_create(*, user, detector: Detector, values: dict, diagnosis: str, source: str = "form") -> Prediction:
+    """Predict one record's status; ``values`` has every feature, ``diagnosis`` is a class name.
+
+    Every value is checked by fedcore.data.feature_value, as on the form and in a CSV batch; the
+    DataError names each wrong one.
+    """
     ranges = detector.feature_ranges
     names = [f["name"] for f in ranges["features"]]
     missing = [n for n in names if n not in values]
@@ -76,18 +80,23 @@ def prediction_create(*, user, detector: Detector, values: dict[str, float], dia
         raise DataError(f"missing value(s) for {', '.join(missing[:5])}")
     if diagnosis not in ranges["classes"]:
         raise DataError(f"'{diagnosis}' is not one of {', '.join(ranges['classes'])}", column=ranges["target"])
-    X = np.asarray([[float(values[n]) for n in names]])
-    if not np.all(np.isfinite(X)):
-        raise DataError("every value must be a finite number")
-    row = {**{n: float(values[n]) for n in names}, ranges["target"]: diagnosis}
-    return _store(user=user, detector=detector, X=X, diagnosis=np.asarray([ranges["classes"].index(diagnosis)]),
-                  rows=[row], source=source)[0]
+    checked, wrong = {}, []
+    for f in ranges["features"]:
+        try:
+            checked[f["name"]] = feature_value(values[f["name"]], f["min"], f["max"])
+        except DataError as exc:
+            wrong.append(f"'{f['name']}': {exc.detail}")
+    if wrong:
+        raise DataError("; ".join(wrong))
+    return _store(user=user, detector=detector, X=np.asarray([[checked[n] for n in names]]),
+                  diagnosis=np.asarray([ranges["classes"].index(diagnosis)]),
+                  rows=[{**checked, ranges["target"]: diagnosis}], source=source)[0]
 
 
 def predictions_batch(*, user, detector: Detector, content: bytes, source: str = "batch") -> str:
     """Validate a whole CSV of records, then predict and store them all; returns the batch id."""
     ranges = detector.feature_ranges
-    X, diagnosis, rows = recordpoison.read_records_csv(content, [f["name"] for f in ranges["features"]],
+    X, diagnosis, rows = recordpoison.read_records_csv(content, [Column(f["name"], f["min"], f["max"]) for f in ranges["features"]],
                                                        ranges["target"], ranges["classes"])
     batch = str(uuid.uuid4())
     _store(user=user, detector=detector, X=X, diagnosis=diagnosis, rows=rows, source=source, batch=batch)

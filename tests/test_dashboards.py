@@ -67,7 +67,7 @@ def test_remote_home_verifies_the_global_model_and_estimates_risk(client, remote
     expected = fmodel.predict_proba(spec, fmodel.unflatten(spec, selectors.global_vector(finished)), x)[0, 1]
     assert f"{table.class_names[1]} probability {expected:.2f}" in r.content.decode()
     bad = client.post(reverse("remote_home"), {"risk-glu": "lots"})
-    assert bad.status_code == 400 and "Enter a number" in bad.content.decode()
+    assert bad.status_code == 400 and "&#x27;lots&#x27; is not a number" in bad.content.decode()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from django import forms
 from django.conf import settings
+from django.core.exceptions import ValidationError
 
 from fedcore.attacks import ATTACKS
-from fedcore.data import format_size
+from fedcore.data import DataError, feature_value, format_size, plausible_range
 from fedcore.rounds import DEFENSES
 
 from .models import Dataset
@@ -16,22 +17,33 @@ DEFENSE_LABELS = {
 }
 
 
+class FeatureField(forms.Field):
+    """A feature's value, checked by fedcore.data.feature_value like the API and the CSV batch."""
+
+    def __init__(self, feature: dict, **kwargs) -> None:
+        self.minimum, self.maximum = feature["min"], feature["max"]
+        lo, hi = plausible_range(self.minimum, self.maximum)
+        super().__init__(widget=forms.NumberInput(attrs={"min": lo, "max": hi, "step": "1" if feature.get("integer") else "any"}),
+                         **kwargs)
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        try:
+            return feature_value(value, self.minimum, self.maximum)
+        except DataError as exc:
+            raise ValidationError(exc.detail, code="invalid") from None
+
+
 class FeatureForm(forms.Form):
     """One number field per dataset column, with its unit and a plausible range around the observed one."""
-
-    # values outside the observed range by more than this many ranges are refused as implausible
-    RANGE_SLACK = 1.0
 
     def __init__(self, features: list[dict], *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.features = features
         for f in features:
-            span = (f["max"] - f["min"]) or 1.0
-            lo, hi = f["min"] - self.RANGE_SLACK * span, f["max"] + self.RANGE_SLACK * span
-            self.fields[f["name"]] = forms.FloatField(
-                label=f["name"] + (f" ({f['unit']})" if f.get("unit") else ""), min_value=round(lo, 6),
-                max_value=round(hi, 6), help_text=f"seen {f['min']:g} – {f['max']:g}",
-                widget=forms.NumberInput(attrs={"step": "1" if f.get("integer") else "any"}))
+            self.fields[f["name"]] = FeatureField(
+                f, label=f["name"] + (f" ({f['unit']})" if f.get("unit") else ""), help_text=f"seen {f['min']:g} – {f['max']:g}")
 
     def values(self) -> dict[str, float]:
         return {f["name"]: self.cleaned_data[f["name"]] for f in self.features}

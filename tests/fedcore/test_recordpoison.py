@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -69,21 +71,36 @@ def test_detector_flags_tampered_and_flipped_records_and_says_why(biopsy, report
 
 
 def test_batch_reader_parses_and_names_row_and_column_at_fault():
-    names = ["glu", "bmi"]
-    X, d, rows = read_records_csv(b"bmi;glu;diabetes;note\n31.5;148;Yes;x\n22;85;no;\n", names, "diabetes", ["No", "Yes"])
+    columns = [data.Column("glu", 56, 199), data.Column("bmi", 18.2, 67.1)]
+    X, d, rows = read_records_csv(b"bmi;glu;diabetes;note\n31.5;148;Yes;x\n22;85;no;\n", columns, "diabetes", ["No", "Yes"])
     assert X.tolist() == [[148.0, 31.5], [85.0, 22.0]] and d.tolist() == [1, 0]
     assert rows[1] == {"glu": 85.0, "bmi": 22.0, "diabetes": "No"}
     cases = [
         (b"", "empty"),
         (b"glu,diabetes\n1,No\n", "lacks the column(s) 'bmi'"),
-        (b"glu,bmi,diabetes\n1,2,No\n3,abc,Yes\n", "row 3 / column 'bmi': 'abc' is not a number"),
-        (b"glu,bmi,diabetes\n1,2,Maybe\n", "row 2 / column 'diabetes': 'Maybe' is not one of No, Yes"),
-        (b"glu,bmi,diabetes\n1,inf,No\n", "not a finite number"),
+        (b"glu,bmi,diabetes\n100,20,No\n100,abc,Yes\n", "row 3 / column 'bmi': 'abc' is not a number"),
+        (b"glu,bmi,diabetes\n100,20,Maybe\n", "row 2 / column 'diabetes': 'Maybe' is not one of No, Yes"),
+        (b"glu,bmi,diabetes\n100,inf,No\n", "not a finite number"),
+        (b"glu,bmi,diabetes\n100,30,No\n1e300,30,Yes\n", "row 3 / column 'glu': 1e+300 is outside the plausible range -87 to 342"),
+        (b"glu,bmi,diabetes\n100,-500,No\n", "row 2 / column 'bmi': -500 is outside the plausible range -30.7 to 116"),
         (b"glu,bmi,diabetes\n", "no records"),
-        ("glu,bmi,diabetes\n1,2,No\n".encode("utf-16"), "not UTF-8"),
+        ("glu,bmi,diabetes\n100,20,No\n".encode("utf-16"), "not UTF-8"),
     ]
     for content, message in cases:
-        with pytest.raises(DataError, match=message.replace("(", r"\(").replace(")", r"\)")):
-            read_records_csv(content, names, "diabetes", ["No", "Yes"])
+        with pytest.raises(DataError, match=re.escape(message)):
+            read_records_csv(content, columns, "diabetes", ["No", "Yes"])
     with pytest.raises(DataError, match="more than 2 records"):
-        read_records_csv(b"glu,bmi,diabetes\n1,2,No\n1,2,No\n1,2,No\n", names, "diabetes", ["No", "Yes"], max_rows=2)
+        read_records_csv(b"glu,bmi,diabetes\n100,20,No\n100,20,No\n100,20,No\n", columns, "diabetes", ["No", "Yes"], max_rows=2)
+
+
+def test_one_check_of_a_feature_value_takes_numbers_in_the_plausible_range_and_refuses_the_rest():
+    # observed 1-10: the plausible range is one range wider on either side, -8 to 19
+    assert data.plausible_range(1, 10) == (-8, 19)
+    assert [data.feature_value(v, 1, 10) for v in (4, 4.5, " 19 ", "-8", 0)] == [4.0, 4.5, 19.0, -8.0, 0.0]
+    refused = [(True, "true is not a number"), (False, "false is not a number"), (None, "null is not a number"),
+               ([1], "a list is not a number"), ("abc", "'abc' is not a number"), ("nan", "'nan' is not a finite number"),
+               (float("inf"), "'inf' is not a finite number"), (1e300, "1e+300 is outside the plausible range -8 to 19"),
+               ("19.5", "19.5 is outside the plausible range"), (-500, "-500 is outside"), (10**400, "outside the plausible range")]
+    for raw, message in refused:
+        with pytest.raises(DataError, match=re.escape(message)):
+            data.feature_value(raw, 1, 10)
