@@ -19,12 +19,15 @@ class DetectorTrainForm(forms.Form):
 
 
 class PredictForm(FeatureForm):
-    """The record's clinical values and its recorded diagnosis."""
+    """The record's clinical values and its recorded diagnosis; ``record`` (a prediction's inputs) fills it in."""
 
-    def __init__(self, detector: Detector, *args, **kwargs) -> None:
-        super().__init__(detector.feature_ranges["features"], *args, **kwargs)
-        self.detector = detector
+    def __init__(self, detector: Detector, *args, record: dict | None = None, **kwargs) -> None:
         ranges = detector.feature_ranges
+        if record:
+            kwargs["initial"] = {**{f["name"]: record.get(f["name"]) for f in ranges["features"]},
+                                 "diagnosis": record.get(ranges["target"])}
+        super().__init__(ranges["features"], *args, **kwargs)
+        self.detector = detector
         self.fields["diagnosis"] = forms.ChoiceField(label=f"Recorded {ranges['target']}",
                                                      choices=[(c, c) for c in ranges["classes"]])
 

@@ -70,6 +70,13 @@ def predictions(*, user=None, status: str = "", dataset: str = "", query: str = 
     return qs
 
 
+def own_prediction(*, user, pk: str) -> Prediction | None:
+    """One of the user's predictions by its id as a query string gives it; None if not a number or not theirs."""
+    if not pk.isascii() or not pk.isdigit() or len(pk) > 18:
+        return None
+    return predictions(user=user).filter(pk=int(pk)).first()
+
+
 def prediction_filters(params) -> dict[str, str]:
     """The list filters (status, dataset, free-text query) from a page's or an API call's query string."""
     return {"status": params.get("status", "").strip()[:10], "dataset": params.get("dataset", "").strip()[:120],

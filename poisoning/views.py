@@ -77,19 +77,27 @@ def _chosen_detector(request: HttpRequest, detectors: list[Detector]) -> Detecto
 
 @role_required(REMOTE)
 def predict(request: HttpRequest) -> HttpResponse:
+    """The form; a stored prediction redirects here with ?prediction=<id>, which shows its result (post/redirect/get)."""
     detectors = list(selectors.active_detectors())
     detector = _chosen_detector(request, detectors)
-    form = PredictForm(detector, request.POST or None) if detector else None
     result = None
+    if request.method == "GET" and "prediction" in request.GET:
+        result = selectors.own_prediction(user=request.user, pk=request.GET["prediction"])
+        if result is None:
+            raise Http404("No such prediction among yours.")
+    shown = result.inputs if result and result.detector_id == getattr(detector, "pk", None) else None
+    form = PredictForm(detector, request.POST or None, record=shown) if detector else None
     if request.method == "POST" and form is not None and form.is_valid():
         try:
-            result = services.prediction_create(user=request.user, detector=detector, values=form.values(),
-                                                diagnosis=form.cleaned_data["diagnosis"])
+            p = services.prediction_create(user=request.user, detector=detector, values=form.values(),
+                                           diagnosis=form.cleaned_data["diagnosis"])
         except DataError as exc:
             form.add_error(None, str(exc))
-    status = 400 if request.method == "POST" and result is None else 200
+        else:
+            return redirect(f"{reverse('poisoning:predict')}?detector={detector.pk}&prediction={p.pk}#result")
     return render(request, "poisoning/predict.html", {
-        "detectors": detectors, "detector": detector, "form": form, "result": result, "batch_form": BatchForm()}, status=status)
+        "detectors": detectors, "detector": detector, "form": form, "result": result, "batch_form": BatchForm()},
+        status=400 if request.method == "POST" else 200)
 
 
 @role_required(REMOTE)

@@ -61,13 +61,31 @@ def test_remote_user_predicts_one_record_from_the_generated_form(client, remote,
     for f in detector.feature_ranges["features"]:
         assert f'name="{f["name"]}"' in page.content.decode()
     tampered = record(detector, clump_thickness=18)  # above the 1-10 scale, inside the form's slack
-    r = client.post(reverse("poisoning:predict"), {**tampered, "diagnosis": "benign", "detector": detector.pk})
+    r = client.post(reverse("poisoning:predict"), {**tampered, "diagnosis": "benign", "detector": detector.pk}, follow=True)
     assert r.status_code == 200
     p = Prediction.objects.get()
     assert (p.user, p.detector, p.source, p.status) == (remote, detector, "form", "Poisoned")
     assert p.inputs["clump_thickness"] == 18 and p.inputs["class"] == "benign"
     assert "outside the range" in p.reasons[0] and p.probability >= 0.5
     assert "Poisoned" in r.content.decode() and f"{p.probability:.3f}" in r.content.decode()
+
+
+def test_a_stored_prediction_redirects_to_its_result_so_a_refresh_stores_no_duplicate(client, remote, detector):
+    client.force_login(remote)
+    r = client.post(reverse("poisoning:predict"), {**record(detector, mitoses=7), "diagnosis": "malignant", "detector": detector.pk})
+    p = Prediction.objects.get()
+    assert r.status_code == 302
+    assert r["Location"] == f"{reverse('poisoning:predict')}?detector={detector.pk}&prediction={p.pk}#result"
+    for _ in range(2):  # showing the result again (a refresh) stores nothing
+        page = client.get(r["Location"])
+        assert page.status_code == 200 and page.context["result"] == p and f"{p.probability:.3f}" in page.content.decode()
+    assert Prediction.objects.count() == 1
+    form = page.context["form"]  # filled in with the record, to change a value and predict again
+    assert form["mitoses"].value() == 7 and form["diagnosis"].value() == "malignant"
+    other = type(remote).objects.create_user("other", "o@example.org", "pw-Secret-123", role="remote_user", status="authorized")
+    client.force_login(other)
+    for wanted in (p.pk, "abc", "99999999999999999999999"):
+        assert client.get(reverse("poisoning:predict"), {"prediction": wanted}).status_code == 404
 
 
 def test_predict_form_refuses_implausible_and_missing_values_and_stores_nothing(client, remote, detector):
