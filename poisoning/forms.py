@@ -19,12 +19,18 @@ class DetectorTrainForm(forms.Form):
 
 
 class PredictForm(FeatureForm):
-    """The record's clinical values and its recorded diagnosis; ``record`` (a prediction's inputs) fills it in."""
+    """The record's clinical values and its recorded diagnosis; ``record`` (a prediction's inputs) fills it in.
+
+    The values are the fields value-<feature>, so no feature (one named diagnosis or detector, say)
+    can take the name of the recorded-diagnosis field or of the page's detector field.
+    """
+
+    feature_prefix = "value-"
 
     def __init__(self, detector: Detector, *args, record: dict | None = None, **kwargs) -> None:
         ranges = detector.feature_ranges
         if record:
-            kwargs["initial"] = {**{f["name"]: record.get(f["name"]) for f in ranges["features"]},
+            kwargs["initial"] = {**{self.feature_prefix + f["name"]: record.get(f["name"]) for f in ranges["features"]},
                                  "diagnosis": record.get(ranges["target"])}
         super().__init__(ranges["features"], *args, **kwargs)
         self.detector = detector

@@ -38,15 +38,18 @@ class FeatureField(forms.Field):
 class FeatureForm(forms.Form):
     """One number field per dataset column, with its unit and a plausible range around the observed one."""
 
+    # goes before every feature's field name: a subclass whose own fields lack it never collides with a feature
+    feature_prefix = ""
+
     def __init__(self, features: list[dict], *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.features = features
         for f in features:
-            self.fields[f["name"]] = FeatureField(
+            self.fields[self.feature_prefix + f["name"]] = FeatureField(
                 f, label=f["name"] + (f" ({f['unit']})" if f.get("unit") else ""), help_text=f"seen {f['min']:g} – {f['max']:g}")
 
     def values(self) -> dict[str, float]:
-        return {f["name"]: self.cleaned_data[f["name"]] for f in self.features}
+        return {f["name"]: self.cleaned_data[self.feature_prefix + f["name"]] for f in self.features}
 
 
 class UploadForm(forms.Form):

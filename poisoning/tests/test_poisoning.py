@@ -31,6 +31,11 @@ def record(det: Detector, **override) -> dict:
     return values
 
 
+def form_data(det: Detector, diagnosis: str, **override) -> dict:
+    """The predict form's fields for a record: value-<feature> for each value, the recorded diagnosis, the predictor."""
+    return {**{f"value-{k}": v for k, v in record(det, **override).items()}, "diagnosis": diagnosis, "detector": det.pk}
+
+
 def batch_csv(det: Detector, rows: list[dict]) -> bytes:
     out = io.StringIO()
     names = [f["name"] for f in det.feature_ranges["features"]] + [det.feature_ranges["target"]]
@@ -59,9 +64,9 @@ def test_remote_user_predicts_one_record_from_the_generated_form(client, remote,
     page = client.get(reverse("poisoning:predict"))
     assert page.status_code == 200
     for f in detector.feature_ranges["features"]:
-        assert f'name="{f["name"]}"' in page.content.decode()
-    tampered = record(detector, clump_thickness=18)  # above the 1-10 scale, inside the form's slack
-    r = client.post(reverse("poisoning:predict"), {**tampered, "diagnosis": "benign", "detector": detector.pk}, follow=True)
+        assert f'name="value-{f["name"]}"' in page.content.decode()
+    tampered = form_data(detector, "benign", clump_thickness=18)  # above the 1-10 scale, inside the form's slack
+    r = client.post(reverse("poisoning:predict"), tampered, follow=True)
     assert r.status_code == 200
     p = Prediction.objects.get()
     assert (p.user, p.detector, p.source, p.status) == (remote, detector, "form", "Poisoned")
@@ -72,7 +77,7 @@ def test_remote_user_predicts_one_record_from_the_generated_form(client, remote,
 
 def test_a_stored_prediction_redirects_to_its_result_so_a_refresh_stores_no_duplicate(client, remote, detector):
     client.force_login(remote)
-    r = client.post(reverse("poisoning:predict"), {**record(detector, mitoses=7), "diagnosis": "malignant", "detector": detector.pk})
+    r = client.post(reverse("poisoning:predict"), form_data(detector, "malignant", mitoses=7))
     p = Prediction.objects.get()
     assert r.status_code == 302
     assert r["Location"] == f"{reverse('poisoning:predict')}?detector={detector.pk}&prediction={p.pk}#result"
@@ -81,17 +86,39 @@ def test_a_stored_prediction_redirects_to_its_result_so_a_refresh_stores_no_dupl
         assert page.status_code == 200 and page.context["result"] == p and f"{p.probability:.3f}" in page.content.decode()
     assert Prediction.objects.count() == 1
     form = page.context["form"]  # filled in with the record, to change a value and predict again
-    assert form["mitoses"].value() == 7 and form["diagnosis"].value() == "malignant"
+    assert form["value-mitoses"].value() == 7 and form["diagnosis"].value() == "malignant"
     other = type(remote).objects.create_user("other", "o@example.org", "pw-Secret-123", role="remote_user", status="authorized")
     client.force_login(other)
     for wanted in (p.pk, "abc", "99999999999999999999999"):
         assert client.get(reverse("poisoning:predict"), {"prediction": wanted}).status_code == 404
 
 
+def test_features_named_diagnosis_or_detector_never_collide_with_the_recorded_diagnosis(client, provider, remote):
+    content = "diagnosis,detector,age,outcome\n" + "".join(f"{i % 2},{i % 3},{20 + i},{'sick' if i % 3 else 'well'}\n" for i in range(60))
+    dataset = training.dataset_create_upload(name="Clinic", content=content.encode(), target_column="outcome", max_bytes=10**6,
+                                             user=provider)
+    det = services.detector_train(dataset=dataset)
+    assert [f["name"] for f in det.feature_ranges["features"]] == ["diagnosis", "detector", "age"]
+    client.force_login(remote)
+    page = client.get(reverse("poisoning:predict")).content.decode()
+    assert 'name="value-diagnosis"' in page and 'name="value-detector"' in page and '<select name="diagnosis"' in page
+    r = client.post(reverse("poisoning:predict"),
+                    {"detector": det.pk, "value-diagnosis": 1, "value-detector": 2, "value-age": 40, "diagnosis": "sick"})
+    assert r.status_code == 302
+    assert Prediction.objects.get().inputs == {"diagnosis": 1.0, "detector": 2.0, "age": 40.0, "outcome": "sick"}
+    # the API and a CSV batch keep them apart too: the recorded diagnosis by itself, or in the target's column
+    api = client.post(reverse("api_poisoning_predictions"),
+                      {"detector": det.pk, "values": {"diagnosis": 0, "detector": 1, "age": 30}, "diagnosis": "well"},
+                      content_type="application/json")
+    assert api.status_code == 201 and api.json()["inputs"] == {"diagnosis": 0.0, "detector": 1.0, "age": 30.0, "outcome": "well"}
+    upload = SimpleUploadedFile("r.csv", b"outcome,age,diagnosis,detector\nwell,30,0,1\n")
+    (row,) = read_csv(client.post(reverse("api_poisoning_batch"), {"detector": det.pk, "file": upload}))
+    assert (row["diagnosis"], row["detector"], row["age"], row["outcome"]) == ("0.0", "1.0", "30.0", "well")
+
+
 def test_predict_form_refuses_implausible_and_missing_values_and_stores_nothing(client, remote, detector):
     client.force_login(remote)
-    bad = {**record(detector, clump_thickness=500), "diagnosis": "benign", "detector": detector.pk}
-    r = client.post(reverse("poisoning:predict"), bad)
+    r = client.post(reverse("poisoning:predict"), form_data(detector, "benign", clump_thickness=500))
     assert r.status_code == 400 and "500 is outside the plausible range -8 to 19" in r.content.decode()
     r = client.post(reverse("poisoning:predict"), {"diagnosis": "maybe", "detector": detector.pk})
     assert r.status_code == 400 and "This field is required" in r.content.decode()
@@ -112,7 +139,7 @@ def test_form_api_and_batch_refuse_implausible_and_non_numeric_values_alike_and_
                     content_type="application/json")
     assert r.json()["error"]["message"] == ("'clump_thickness': false is not a number; "
                                             "'mitoses': 20 is outside the plausible range -8 to 19")
-    form = client.post(reverse("poisoning:predict"), {**record(detector, clump_thickness="1e300"), "diagnosis": "benign", "detector": detector.pk})
+    form = client.post(reverse("poisoning:predict"), form_data(detector, "benign", clump_thickness="1e300"))
     assert form.status_code == 400 and "1e+300 is outside the plausible range -8 to 19" in form.content.decode()
     rows = [{**record(detector), "class": "benign"}, {**record(detector, mitoses="1e300"), "class": "benign"}]
     for batch_url in (reverse("poisoning:predict_batch"), reverse("api_poisoning_batch")):

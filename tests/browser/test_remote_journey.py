@@ -62,8 +62,8 @@ def test_register_pending_authorize_login_predict_batch_edit_profile(new_page, s
     # one record: a clump thickness far above the 1-10 scale is flagged, with the reason
     page.click("nav >> text=Predict status")
     for name in features:
-        page.fill(f"#id_{name}", "1")
-    page.fill("#id_clump_thickness", "18")
+        page.fill(f"#id_value-{name}", "1")
+    page.fill("#id_value-clump_thickness", "18")
     page.select_option("#id_diagnosis", "benign")
     page.click("#predict-form button[type=submit]")
     result = page.locator("#result")
