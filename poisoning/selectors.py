@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
+import uuid
 from collections.abc import Iterator
 from functools import lru_cache
 
@@ -68,6 +69,14 @@ def predictions(*, user=None, status: str = "", dataset: str = "", query: str = 
         qs = qs.filter(Q(user__username__icontains=query) | Q(user__full_name__icontains=query)
                        | Q(dataset_name__icontains=query) | Q(batch__startswith=query))
     return qs
+
+
+def batch_id(value: str) -> str:
+    """A batch id from a query string as it is stored (a lower-case UUID); "" if the value is not one."""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return ""
 
 
 def own_prediction(*, user, pk: str) -> Prediction | None:

@@ -124,7 +124,10 @@ def predict_batch(request: HttpRequest) -> HttpResponse:
 
 @role_required(REMOTE)
 def my_predictions(request: HttpRequest) -> HttpResponse:
-    batch = request.GET.get("batch", "")[:36]
+    wanted = request.GET.get("batch", "")
+    batch = selectors.batch_id(wanted)
+    if wanted and not batch:
+        messages.warning(request, f"“{wanted[:40]}” is not a batch id; showing all your predictions.")
     qs = _filtered(request, user=request.user, batch=batch)
     return render(request, "poisoning/my_predictions.html", {
         "page": Paginator(qs, 25).get_page(request.GET.get("page")), "batch": batch})

@@ -172,6 +172,20 @@ def test_csv_batch_predicts_every_row_and_round_trips_as_a_download(client, remo
     assert client.get(reverse("poisoning:batch_download", args=[other])).status_code == 404
 
 
+def test_my_predictions_ignores_a_batch_parameter_that_is_no_batch_id_and_says_so(client, remote, detector):
+    batch = services.predictions_batch(user=remote, detector=detector, content=batch_csv(detector, [{**record(detector), "class": "benign"}]))
+    services.prediction_create(user=remote, detector=detector, values=record(detector), diagnosis="benign")
+    client.force_login(remote)
+    url = reverse("poisoning:my_predictions")
+    for wanted in ("abc", "<b>x</b>", batch + "0"):
+        page = client.get(url, {"batch": wanted})
+        assert page.status_code == 200 and page.context["batch"] == "" and len(page.context["page"].object_list) == 2
+        assert "is not a batch id; showing all your predictions" in page.content.decode() and "<b>x</b>" not in page.content.decode()
+    page = client.get(url, {"batch": batch.upper()})  # a batch id in capitals is still that batch
+    assert page.status_code == 200 and page.context["batch"] == batch and len(page.context["page"].object_list) == 1
+    assert reverse("poisoning:batch_download", args=[batch]) in page.content.decode()
+
+
 def test_a_bad_batch_names_row_and_column_and_stores_nothing(client, remote, detector):
     client.force_login(remote)
     rows = [{**record(detector), "class": "benign"}, {**record(detector, mitoses="one"), "class": "benign"}]
