@@ -266,7 +266,8 @@ def read_records_csv(data: bytes, features: list[Column], target_name: str, clas
 
     Each value is checked by data.feature_value against its feature's observed range. Returns
     (X, diagnosis indices, the rows as read); raises DataError naming the row (header = row 1)
-    and column at fault. Extra columns are ignored; nothing is guessed or imputed.
+    and column at fault; a column read twice in the header is refused. Extra columns are ignored;
+    nothing is guessed or imputed.
     """
     feature_names = [c.name for c in features]
     if not data:
@@ -285,6 +286,9 @@ def read_records_csv(data: bytes, features: list[Column], target_name: str, clas
     if missing:
         shown = ", ".join(f"'{c}'" for c in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         raise DataError(f"the header lacks the column(s) {shown}; it needs every feature and '{target_name}'", row=1)
+    repeated = next((c for c in needed if header.count(c) > 1), None)
+    if repeated is not None:
+        raise DataError("this column appears more than once in the header; keep only one", row=1, column=repeated)
     where = {c: header.index(c) for c in needed}
     classes = {c.lower(): i for i, c in enumerate(class_names)}
     X, diagnosis, rows = [], [], []

@@ -193,6 +193,11 @@ def test_a_bad_batch_names_row_and_column_and_stores_nothing(client, remote, det
     r = client.post(reverse("poisoning:predict_batch"), {"file": upload, "detector": detector.pk})
     assert r.status_code == 400
     assert "Nothing was stored" in r.content.decode() and "row 3 / column &#x27;mitoses&#x27;: &#x27;one&#x27; is not a number" in r.content.decode()
+    twice = b"mitoses," + batch_csv(detector, [{**record(detector), "class": "benign"}]).replace(b"\r\n", b"\r\n9,", 1)
+    for url in (reverse("poisoning:predict_batch"), reverse("api_poisoning_batch")):
+        r = client.post(url, {"file": SimpleUploadedFile("twice.csv", twice), "detector": detector.pk})
+        assert r.status_code == 400
+        assert "row 1 / column 'mitoses': this column appears more than once in the header" in html.unescape(r.content.decode())
     assert not Prediction.objects.exists()
 
 

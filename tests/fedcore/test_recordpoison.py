@@ -84,6 +84,8 @@ def test_batch_reader_parses_and_names_row_and_column_at_fault():
         (b"glu,bmi,diabetes\n100,30,No\n1e300,30,Yes\n", "row 3 / column 'glu': 1e+300 is outside the plausible range -87 to 342"),
         (b"glu,bmi,diabetes\n100,-500,No\n", "row 2 / column 'bmi': -500 is outside the plausible range -30.7 to 116"),
         (b"glu,bmi,diabetes\n", "no records"),
+        (b"glu,bmi,glu,diabetes\n100,20,150,No\n", "row 1 / column 'glu': this column appears more than once in the header"),
+        (b"glu,bmi,diabetes,diabetes\n100,20,No,Yes\n", "row 1 / column 'diabetes': this column appears more than once"),
         ("glu,bmi,diabetes\n100,20,No\n".encode("utf-16"), "not UTF-8"),
     ]
     for content, message in cases:
