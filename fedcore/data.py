@@ -297,7 +297,7 @@ def read_csv_upload(data: bytes, target_column: str, *, max_bytes: int = 20_000_
         if len(r) != len(header):
             raise DataError(f"has {len(r)} cells but the header has {len(header)}", row=i + 2)
     t = header.index(target_column)
-    target_raw = [_label(r[t]) for r in body]
+    target_raw = [class_label(r[t]) for r in body]
     for i, v in enumerate(target_raw):
         if v.lower() in MISSING:
             raise DataError("the target value is missing; every row needs its label", row=i + 2, column=target_column)
@@ -360,7 +360,7 @@ def read_csv_upload(data: bytes, target_column: str, *, max_bytes: int = 20_000_
     return Table(X, y, names, target_column, class_names, "uploaded CSV")
 
 
-def _label(cell: str) -> str:
+def class_label(cell: str) -> str:
     """A target cell as a class name: numbers are written one way ("1", "1.0" and " 1 " are
     one class, "1"; "0.50" is "0.5"), any other text is kept as it is, trimmed."""
     text = cell.strip()

@@ -13,8 +13,6 @@ poisoned) records, and the largest per-feature deviation from the records of tha
 
 from __future__ import annotations
 
-import csv
-import io
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -31,7 +29,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.svm import LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 
-from .data import Column, DataError, Table, feature_value
+from .data import Column, DataError, Table, class_label, csv_rows, csv_text, feature_value
 
 POISONED, BENIGN = "Poisoned", "Benign"
 MAX_TRAINING_ROWS = 5000
@@ -272,15 +270,11 @@ def read_records_csv(data: bytes, features: list[Column], target_name: str, clas
     feature_names = [c.name for c in features]
     if not data:
         raise DataError("the file is empty")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"the file is not UTF-8 text (invalid byte at offset {exc.start})",
-                        row=data[: exc.start].count(b"\n") + 1) from None
+    text = csv_text(data)
     first = text.split("\n", 1)[0]
     delimiter = max(",;\t", key=first.count)
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    header = [h.strip() for h in next(reader, [])]
+    reader = csv_rows(text, delimiter)
+    header = [h.strip() for h in next(reader, (1, []))[1]]
     needed = [*feature_names, target_name]
     missing = [c for c in needed if c not in header]
     if missing:
@@ -290,9 +284,10 @@ def read_records_csv(data: bytes, features: list[Column], target_name: str, clas
     if repeated is not None:
         raise DataError("this column appears more than once in the header; keep only one", row=1, column=repeated)
     where = {c: header.index(c) for c in needed}
-    classes = {c.lower(): i for i, c in enumerate(class_names)}
+    # a diagnosis is matched as written or as a number written another way ("1.0" for class "1")
+    classes = {key: i for i, c in enumerate(class_names) for key in (class_label(c).lower(), c.lower())}
     X, diagnosis, rows = [], [], []
-    for rowno, cells in enumerate(reader, start=2):
+    for rowno, cells in reader:
         if not any(c.strip() for c in cells):
             continue
         if len(X) >= max_rows:
@@ -306,6 +301,8 @@ def read_records_csv(data: bytes, features: list[Column], target_name: str, clas
             except DataError as exc:
                 raise DataError(exc.detail, row=rowno, column=col.name) from None
         label = cells[where[target_name]].strip()
+        if label.lower() not in classes:
+            label = class_label(label)
         if label.lower() not in classes:
             raise DataError(f"'{label}' is not one of {', '.join(class_names)}", row=rowno, column=target_name)
         X.append(values)

@@ -95,6 +95,16 @@ def test_batch_reader_parses_and_names_row_and_column_at_fault():
         read_records_csv(b"glu,bmi,diabetes\n100,20,No\n100,20,No\n100,20,No\n", columns, "diabetes", ["No", "Yes"], max_rows=2)
 
 
+def test_batch_reader_takes_any_line_ending_and_numbers_written_another_way_and_refuses_huge_cells():
+    columns = [data.Column("glu", 56, 199)]
+    for ending in (b"\r\n", b"\r"):
+        X, d, _ = read_records_csv(ending.join([b"glu,outcome", b"100,1.0", b"90,0", b""]), columns, "outcome", ["0", "1"])
+        assert X.tolist() == [[100.0], [90.0]] and d.tolist() == [1, 0]
+    huge = b'glu,outcome\n100,0\n"' + b"9" * 200_000 + b'",1\n'
+    with pytest.raises(DataError, match="row 3: a cell is longer than 131,072 characters"):
+        read_records_csv(huge, columns, "outcome", ["0", "1"])
+
+
 def test_one_check_of_a_feature_value_takes_numbers_in_the_plausible_range_and_refuses_the_rest():
     # observed 1-10: the plausible range is one range wider on either side, -8 to 19
     assert data.plausible_range(1, 10) == (-8, 19)
