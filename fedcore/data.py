@@ -48,6 +48,7 @@ class Column:
     maximum: float
     unit: str = ""
     integer: bool = False
+    description: str = ""  # what the column measures, where the dataset documents it
 
 
 @dataclass
@@ -73,13 +74,15 @@ class Table:
         return {name: int(c) for name, c in zip(self.class_names, counts, strict=True)}
 
 
-def describe_columns(X: np.ndarray, names: list[str], units: dict[str, str] | None = None) -> list[Column]:
-    units = units or {}
+def describe_columns(X: np.ndarray, names: list[str], units: dict[str, str] | None = None,
+                     descriptions: dict[str, str] | None = None) -> list[Column]:
+    units, descriptions = units or {}, descriptions or {}
     cols = []
     for j, name in enumerate(names):
         v = X[:, j]
         integer = bool(np.all(np.isfinite(v)) and np.all(v == np.round(v)))
-        cols.append(Column(name, float(np.nanmin(v)), float(np.nanmax(v)), units.get(name, ""), integer))
+        cols.append(Column(name, float(np.nanmin(v)), float(np.nanmax(v)), units.get(name, ""), integer,
+                           descriptions.get(name, "")))
     return cols
 
 
@@ -122,6 +125,20 @@ def feature_value(raw: object, minimum: float, maximum: float) -> float:
 # --- built-in datasets ---------------------------------------------------------------------
 
 PIMA_UNITS = {"glu": "mg/dL", "bp": "mm Hg", "skin": "mm", "bmi": "kg/m²", "age": "years"}
+# the column documentation of MASS::Pima.tr and MASS::biopsy
+PIMA_DESCRIPTIONS = {
+    "npreg": "Number of pregnancies", "glu": "Plasma glucose in an oral glucose tolerance test",
+    "bp": "Diastolic blood pressure", "skin": "Triceps skin fold thickness", "bmi": "Body mass index",
+    "ped": "Diabetes pedigree function", "age": "Age",
+}
+BIOPSY_DESCRIPTIONS = {
+    name: f"{text} (score 1–10)" for name, text in {
+        "clump_thickness": "Clump thickness", "cell_size_uniformity": "Uniformity of cell size",
+        "cell_shape_uniformity": "Uniformity of cell shape", "marginal_adhesion": "Marginal adhesion",
+        "epithelial_cell_size": "Single epithelial cell size", "bare_nuclei": "Bare nuclei",
+        "bland_chromatin": "Bland chromatin", "normal_nucleoli": "Normal nucleoli", "mitoses": "Mitoses",
+    }.items()
+}
 EHR_FEATURES = [
     ("age", "years"), ("bmi", "kg/m²"), ("systolic_bp", "mm Hg"), ("diastolic_bp", "mm Hg"),
     ("glucose", "mg/dL"), ("hba1c", "%"), ("cholesterol", "mg/dL"), ("hdl", "mg/dL"),
@@ -149,15 +166,18 @@ def load_builtin(name: str, **params) -> Table:
         return Table(raw.data.astype(np.float64), y, list(raw.feature_names), "diagnosis",
                      ["benign", "malignant"], "scikit-learn load_breast_cancer")
     if name == "pima":
-        return _bundled("pima.csv", "type", {"No": 0, "Yes": 1}, ["no diabetes", "diabetes"], PIMA_UNITS)
+        return _bundled("pima.csv", "type", {"No": 0, "Yes": 1}, ["no diabetes", "diabetes"], PIMA_UNITS,
+                        PIMA_DESCRIPTIONS)
     if name == "biopsy":
-        return _bundled("biopsy.csv", "class", {"benign": 0, "malignant": 1}, ["benign", "malignant"], {})
+        return _bundled("biopsy.csv", "class", {"benign": 0, "malignant": 1}, ["benign", "malignant"], {},
+                        BIOPSY_DESCRIPTIONS)
     if name == "synthetic_ehr":
         return synthetic_ehr(**params)
     raise DataError(f"unknown dataset '{name}'; choose one of {', '.join(BUILTINS)}")
 
 
-def _bundled(filename: str, target: str, mapping: dict[str, int], classes: list[str], units: dict[str, str]) -> Table:
+def _bundled(filename: str, target: str, mapping: dict[str, int], classes: list[str], units: dict[str, str],
+             descriptions: dict[str, str]) -> Table:
     import pandas as pd
 
     frame = pd.read_csv(DATA_DIR / filename)
@@ -169,7 +189,8 @@ def _bundled(filename: str, target: str, mapping: dict[str, int], classes: list[
         rows, cols = np.where(np.isnan(X))
         X[rows, cols] = medians[cols]
     names = list(frame.columns)
-    return Table(X, y, names, target, classes, f"MASS {filename} (fedcore/datasets)", describe_columns(X, names, units))
+    return Table(X, y, names, target, classes, f"MASS {filename} (fedcore/datasets)",
+                 describe_columns(X, names, units, descriptions))
 
 
 def synthetic_ehr(n_rows: int = 5000, positive_fraction: float = 0.3, seed: int = 0) -> Table:

@@ -45,8 +45,11 @@ class FeatureForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.features = features
         for f in features:
+            lo, hi = plausible_range(f["min"], f["max"])
+            unit = f" ({f['unit']})" if f.get("unit") else ""
+            label = f"{f['description']} — {f['name']}{unit}" if f.get("description") else f["name"] + unit
             self.fields[self.feature_prefix + f["name"]] = FeatureField(
-                f, label=f["name"] + (f" ({f['unit']})" if f.get("unit") else ""), help_text=f"seen {f['min']:g} – {f['max']:g}")
+                f, label=label, help_text=f"seen {f['min']:g} – {f['max']:g}; accepted {lo:g} – {hi:g}")
 
     def values(self) -> dict[str, float]:
         return {f["name"]: self.cleaned_data[self.feature_prefix + f["name"]] for f in self.features}

@@ -60,6 +60,7 @@ def dataset_preview(ds: Dataset, rows: int = 8) -> tuple[list[str], list[list]]:
 def dataset_columns(ds: Dataset) -> list[dict]:
     t = dataset_table(ds)
     return [{"name": c.name, "min": c.minimum, "max": c.maximum, "unit": c.unit, "integer": c.integer,
+             "description": c.description,
              "mean": float(t.X[:, j].mean()), "std": float(t.X[:, j].std())} for j, c in enumerate(t.columns)]
 
 
