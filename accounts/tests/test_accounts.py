@@ -184,6 +184,10 @@ def test_demo_accounts_command_prints_passwords_once(capsys):
     call_command("create_demo_accounts")
     first = capsys.readouterr().out
     assert User.objects.filter(username__in=["provider", "admin", "clinician"], is_active=True).count() == 3
+    # the clinician's authorization is in the audit log, by the demo admin
+    events = AuthorizationEvent.objects.filter(user__username="clinician").order_by("pk")
+    assert [(e.action, e.to_status, getattr(e.actor, "username", None)) for e in events] == [
+        ("register", "pending", None), ("authorize", "authorized", "admin")]
     call_command("create_demo_accounts")
     second = capsys.readouterr().out
     assert "unchanged" in second and "unchanged" not in first

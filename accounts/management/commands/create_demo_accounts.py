@@ -36,8 +36,9 @@ class Command(BaseCommand):
                         username=username, password=password, email=email, full_name=full_name,
                         organisation="St. Demo Hospital", city="Springfield", country="Utopia",
                     )
-                    user.status, user.is_active = Status.AUTHORIZED, True
-                    user.save(update_fields=["status", "is_active"])
+                    # authorized by the demo admin (created before), so the audit log tells it like any other
+                    admin = User.objects.filter(role=Role.ADMIN).order_by("pk").first()
+                    user = services.user_set_status(user=user, status=Status.AUTHORIZED, actor=admin)
                 else:
                     services.user_create_staff(
                         username=username, email=email, password=password, role=role, full_name=full_name
