@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import html
 import io
+import re
+import textwrap
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.colors import to_rgb  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 # Labels carry user-chosen names (datasets, experiments, classes): a "$" is a dollar sign, never
 # the start of mathtext (an unbalanced or unknown "$...$" would make the chart raise).
 matplotlib.rcParams["text.parse_math"] = False
 
 COLORS = ["#0f766e", "#f59e0b", "#6366f1", "#dc2626", "#0891b2", "#65a30d", "#9333ea"]
+MIN_WIDTH_PX = 560  # a chart is never drawn narrower than this (or its natural width, if smaller)
+HEADROOM = 1.12  # the y axis reaches this far above the tallest bar, so its value label stays inside the frame
 
 
 def _svg(fig, title: str) -> str:
@@ -24,23 +30,53 @@ def _svg(fig, title: str) -> str:
     svg = buf.getvalue()
     svg = svg[svg.index("<svg"):]
     text = html.escape(title, quote=True)  # titles carry user-chosen names (datasets, experiments)
-    return svg.replace(">", f' role="img" aria-label="{text}"><title>{text}</title>', 1)
+    # on a narrow screen the chart keeps a readable size (up to MIN_WIDTH_PX) and its box scrolls sideways
+    natural = re.search(r'width="([0-9.]+)pt"', svg[: svg.index(">")])
+    min_width = min(MIN_WIDTH_PX, round(float(natural.group(1)) * 96 / 72)) if natural else MIN_WIDTH_PX
+    return svg.replace(">", f' style="min-width: {min_width}px" role="img" aria-label="{text}"><title>{text}</title>', 1)
+
+
+def _wrap(label: str, width: int, max_lines: int = 3) -> str:
+    """A long label on a few lines of at most ``width`` characters (the last one cut with an ellipsis)."""
+    lines = textwrap.wrap(label, width=width, break_long_words=True) or [""]
+    if len(lines) > max_lines:
+        lines = lines[:max_lines]
+        lines[-1] = lines[-1][: max(1, width - 1)].rstrip() + "…"
+    return "\n".join(lines)
+
+
+def _group_labels(groups: list[str], slot_inches: float) -> tuple[list[str], int, str]:
+    """Tick labels, rotation and alignment that keep neighbouring group labels apart.
+
+    Each group owns ``slot_inches`` of axis; at the 10 pt tick font about 13 characters fit per inch.
+    Labels wrap onto up to three lines of that width; when even a wrapped word cannot fit (many
+    narrow groups) the labels are rotated instead."""
+    chars = max(6, int(slot_inches * 13) - 1)
+    if len(groups) > 8 or (chars < 10 and max((len(g) for g in groups), default=0) > chars):
+        return [_wrap(g, 28, 2) for g in groups], 30, "right"
+    return [_wrap(g, chars) for g in groups], 0, "center"
 
 
 def grouped_bars(title: str, groups: list[str], series: dict[str, list[float | None]], ylabel: str = "", ylim=(0, 1)) -> str:
-    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(groups) + 2), 3.6), dpi=100)
+    width_in = max(6, 1.4 * len(groups) + 2)
+    fig, ax = plt.subplots(figsize=(width_in, 3.8), dpi=100)
     n = max(1, len(series))
     width = 0.8 / n
+    tallest = ylim[1]
     for k, (name, values) in enumerate(series.items()):
         xs = [i + (k - (n - 1) / 2) * width for i in range(len(groups))]
         bars = ax.bar(xs, [v or 0 for v in values], width, label=name, color=COLORS[k % len(COLORS)])
+        tallest = max([tallest, *(v for v in values if v is not None)])
         if len(groups) * n <= 24:  # values on the bars while they stay legible
             ax.bar_label(bars, ["—" if v is None else f"{v:.3g}" for v in values], fontsize=7, padding=2)
-    ax.set_xticks(range(len(groups)), groups, rotation=15 if len(groups) > 4 else 0, ha="right" if len(groups) > 4 else "center")
+    # the plot area is about 70% of the figure width (the legend takes the rest)
+    labels, rotation, ha = _group_labels(groups, 0.7 * (width_in - 1.5) / max(1, len(groups)))
+    ax.set_xticks(range(len(groups)), labels, rotation=rotation, ha=ha, rotation_mode="anchor" if rotation else "default")
     ax.set_xlim(-0.9, len(groups) - 0.1)  # a lone group does not stretch across the whole chart
-    ax.set_ylim(*ylim)
+    ax.set_ylim(ylim[0], ylim[0] + (tallest - ylim[0]) * HEADROOM)  # room for the value labels above the bars
+    ax.set_yticks([t for t in ax.get_yticks() if ylim[0] <= t <= tallest + 1e-9])  # no tick above the scale's end
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    ax.set_title(title, pad=10)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)  # beside the bars, never over them
     return _svg(fig, title)
@@ -50,12 +86,16 @@ def curves(title: str, x: list[int], series: dict[str, list[float | None]], ylab
     fig, ax = plt.subplots(figsize=(6.5, 3.4), dpi=100)
     for k, (name, values) in enumerate(series.items()):
         ax.plot(x, [v if v is not None else float("nan") for v in values], marker="o", ms=3, label=name, color=COLORS[k % len(COLORS)])
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # rounds are whole numbers
+    if len(x) == 1:
+        ax.set_xticks(x)
     ax.set_xlabel("round")
     ax.set_ylabel(ylabel)
     ax.set_ylim(*ylim)
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    # below the axes, never over the lines
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=min(3, max(1, len(series))), fontsize=8, frameon=False)
     return _svg(fig, title)
 
 
@@ -67,14 +107,31 @@ def pie(title: str, labels: list[str], values: list[int]) -> str:
     return _svg(fig, title)
 
 
+def _text_color(rgb) -> str:
+    """Black on a light cell, white on a dark one (relative luminance)."""
+    r, g, b = rgb[:3]
+    return "white" if 0.2126 * r + 0.7152 * g + 0.0722 * b < 0.5 else "black"
+
+
 def confusion(title: str, tp: int, fp: int, fn: int, tn: int) -> str:
-    fig, ax = plt.subplots(figsize=(3.6, 3.2), dpi=100)
+    """Rows: ground truth; columns: verdict. Correct cells (diagonal) are green, wrong ones red,
+    each the deeper the larger its share of the biggest count."""
+    fig, ax = plt.subplots(figsize=(3.8, 3.3), dpi=100)
     m = [[tp, fn], [fp, tn]]
-    ax.imshow(m, cmap="Greens")
+    top = max(1, tp, fp, fn, tn)
+    greens, reds = plt.get_cmap("Greens"), plt.get_cmap("Reds")
+    cells = [[None, None], [None, None]]
     for i in range(2):
         for j in range(2):
-            ax.text(j, i, str(m[i][j]), ha="center", va="center", fontsize=14)
+            cmap = greens if i == j else reds
+            cells[i][j] = to_rgb(cmap(0.08 + 0.72 * m[i][j] / top))
+    ax.imshow(cells)
+    for i in range(2):
+        for j in range(2):
+            ax.text(j, i, str(m[i][j]), ha="center", va="center", fontsize=14, color=_text_color(cells[i][j]))
     ax.set_xticks([0, 1], ["flagged Poisoned", "judged Benign"])
     ax.set_yticks([0, 1], ["malicious", "honest"])
+    ax.set_xlabel("verdict")
+    ax.set_ylabel("ground truth")
     ax.set_title(title)
     return _svg(fig, title)
