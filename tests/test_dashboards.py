@@ -106,3 +106,21 @@ def test_remote_users_get_the_model_the_provider_serves_never_simply_the_newest_
     assert "Backdoor vs Krum" in client.get(reverse("remote_home")).content.decode()
     Experiment.objects.update(served_since=None)
     assert "No global model is served yet" in client.get(reverse("remote_home")).content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_experiment_pages_show_labels_abbreviated_hashes_and_three_decimals(client, provider, finished):
+    client.force_login(provider)
+    page = client.get(reverse("training:experiment_detail", args=[finished.pk])).content.decode()
+    assert "Logistic regression" in page and "Sign flipping" in page and "ROC AUC" in page
+    assert "· logreg ·" not in page and ">roc_auc<" not in page and ">f1<" not in page and "sign_flip (" not in page
+    digest = selectors.experiment_rounds(finished).last().global_hash
+    assert f'<code class="hash" title="{digest}">{digest[:12]}<span class="hash-rest">' in page
+    results = client.get(reverse("training:accuracy_results")).content.decode()
+    assert ">Logistic regression<" in results and ">Sign flipping<" in results and ">Verification<" in results
+    assert ">logreg<" not in results and ">sign_flip<" not in results and ">accuracy<" not in results
+    dashboard = client.get(reverse("dashboard")).content.decode()
+    recall = finished.detection["recall"]
+    assert f">{recall:.3f}<" in dashboard and "attack: Sign flipping" in dashboard
+    form = client.get(reverse("training:experiment_create")).content.decode()
+    assert "Celery" not in form and "background workers" in form

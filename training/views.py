@@ -16,6 +16,7 @@ from fedhealth import charts
 from . import selectors, services
 from .forms import ExperimentForm, SyntheticForm, UploadForm
 from .models import Dataset, Experiment
+from .templatetags.fh_format import attack_label, cell, defense_label
 
 
 def _apply_errors(form, exc: Exception) -> None:
@@ -70,10 +71,13 @@ def dataset_synthetic(request: HttpRequest) -> HttpResponse:
 def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
     ds = get_object_or_404(Dataset, pk=pk)
     header, rows = selectors.dataset_preview(ds)
+    columns = selectors.dataset_columns(ds)
+    integer = [c["integer"] for c in columns]
+    # each column formatted alike: integer columns as integers, the others with three decimals; the class as is
+    rows = [[cell(v, integer[j]) for j, v in enumerate(row[:-1])] + [row[-1]] for row in rows]
     balance = charts.pie("Class balance", list(ds.class_counts), list(ds.class_counts.values()))
     return render(request, "training/dataset_detail.html", {
-        "ds": ds, "header": header, "rows": rows, "columns": selectors.dataset_columns(ds)[:40],
-        "balance_svg": mark_safe(balance)})
+        "ds": ds, "header": header, "rows": rows, "columns": columns[:40], "balance_svg": mark_safe(balance)})
 
 
 @role_required(PROVIDER)
@@ -94,7 +98,7 @@ def experiment_create(request: HttpRequest) -> HttpResponse:
         except (ValidationError, ValueError) as exc:
             _apply_errors(form, exc)
         else:
-            messages.success(request, f"Experiment “{exp.name}” launched on the Celery workers.")
+            messages.success(request, f"Experiment “{exp.name}” launched; background workers run its hospitals.")
             return redirect("training:experiment_detail", pk=exp.pk)
     return render(request, "training/experiment_form.html", {"form": form, "has_datasets": Dataset.objects.exists()})
 
@@ -181,7 +185,8 @@ def accuracy_chart(request: HttpRequest) -> HttpResponse:
     rows = selectors.accuracy_results()[:12]
     svg = None
     if rows:
-        labels = [f"{r['dataset']} · {r['defense']}" + (f" · {r['attack']}" if r["attack"] != "none" else "") + f" #{r['experiment'].pk}" for r in rows]
+        labels = [f"{r['dataset']} · {defense_label(r['defense'])}" + (f" · {attack_label(r['attack'])}" if r["attack"] != "none" else "")
+                  + f" #{r['experiment'].pk}" for r in rows]
         svg = mark_safe(charts.grouped_bars("Test accuracy: centralised vs federated", labels, {
             "centralised": [r["centralised"].get("accuracy") for r in rows],
             "federated": [r["federated"].get("accuracy") for r in rows]}, "accuracy"))

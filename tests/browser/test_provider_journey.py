@@ -69,7 +69,7 @@ def test_upload_launch_watch_charts_flags_download_verify(new_page, shot, make_u
     shot(page, "experiment-finished-flagged")
 
     page.goto("/training/results/chart/")
-    assert page.locator(".chart svg").count() >= 1 and "Pima clinic · verification · sign_flip" in page.content()
+    assert page.locator(".chart svg").count() >= 1 and "Pima clinic · Verification · Sign flipping" in page.content()
     shot(page, "accuracy-chart")
     page.goto("/poisoning/ratio/")
     assert page.locator(".chart svg").count() >= 1

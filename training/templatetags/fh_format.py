@@ -1,0 +1,105 @@
+"""Display filters shared by the provider's pages: human labels for internal codes, abbreviated
+hashes and consistently formatted numbers.
+
+    {% load fh_format %}
+    {{ exp.attack|attack_label }} · {{ r.global_hash|short_hash }} · {{ ratio|percent }} · {{ v|thousands }}
+"""
+
+from __future__ import annotations
+
+import math
+
+from django import template
+from django.contrib.humanize.templatetags.humanize import intcomma
+from django.utils.html import format_html
+
+register = template.Library()
+
+# One place for the labels of the codes stored on an experiment (the fields keep the codes).
+MODEL_LABELS = {"mlp": "MLP", "logreg": "Logistic regression"}
+ATTACK_LABELS = {
+    "none": "None", "label_flip": "Label flipping", "backdoor": "Backdoor", "sign_flip": "Sign flipping",
+    "gaussian_noise": "Gaussian noise", "scaling": "Scaling", "alie": "ALIE", "min_max": "Min-max",
+}
+DEFENSE_LABELS = {
+    "verification": "Verification", "none": "None (FedAvg)", "krum": "Krum", "multi_krum": "Multi-Krum",
+    "median": "Median", "trimmed_mean": "Trimmed mean", "fltrust": "FLTrust",
+}
+METRIC_LABELS = {"accuracy": "Accuracy", "precision": "Precision", "recall": "Recall", "f1": "F1", "roc_auc": "ROC AUC",
+                 "backdoor_success": "Backdoor success"}
+HASH_SHOWN = 12
+
+
+def _label(mapping: dict[str, str], code) -> str:
+    code = "" if code is None else str(code)
+    return mapping.get(code) or code.replace("_", " ").capitalize()
+
+
+@register.filter
+def model_label(code) -> str:
+    return _label(MODEL_LABELS, code)
+
+
+@register.filter
+def attack_label(code) -> str:
+    return _label(ATTACK_LABELS, code)
+
+
+@register.filter
+def defense_label(code) -> str:
+    return _label(DEFENSE_LABELS, code)
+
+
+@register.filter
+def metric_label(code) -> str:
+    return _label(METRIC_LABELS, code)
+
+
+@register.filter
+def short_hash(value, shown: int = HASH_SHOWN):
+    """A long hash as its first ``shown`` characters and an ellipsis; the full value stays in the
+    title (hover) and in the element itself, so selecting and copying the cell copies all of it."""
+    value = "" if value is None else str(value)
+    shown = int(shown)
+    if len(value) <= shown + 1:
+        return format_html('<code class="hash">{}</code>', value)
+    return format_html('<code class="hash" title="{}">{}<span class="hash-rest">{}</span>'
+                       '<span class="hash-ellipsis" aria-hidden="true">…</span></code>', value, value[:shown], value[shown:])
+
+
+def _number(value):
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+@register.filter
+def percent(value, digits: int = 1) -> str:
+    """A ratio (0.5) as a percentage ("50%"), trailing zeros dropped ("33.3%")."""
+    number = _number(value)
+    if number is None:
+        return ""
+    text = f"{number * 100:.{int(digits)}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return f"{text}%"
+
+
+@register.filter
+def thousands(value) -> str:
+    """An integer with thousands separators (14,000), like the row counts."""
+    number = _number(value)
+    return "" if number is None else intcomma(int(round(number)))
+
+
+@register.filter
+def cell(value, integer: bool = False) -> str:
+    """A data value in a table column: an integer column as integers (1,001), any other with three decimals."""
+    number = _number(value)
+    if number is None:
+        return "" if value is None else str(value)
+    if integer:
+        return intcomma(int(round(number)))
+    return f"{number:,.3f}"
