@@ -124,3 +124,24 @@ def test_experiment_pages_show_labels_abbreviated_hashes_and_three_decimals(clie
     assert f">{recall:.3f}<" in dashboard and "attack: Sign flipping" in dashboard
     form = client.get(reverse("training:experiment_create")).content.decode()
     assert "Celery" not in form and "background workers" in form
+
+
+def test_the_pending_users_tile_is_not_a_link_to_a_page_the_provider_cannot_open(client, provider, pending):
+    """Only administrators may open the user list, so the tile shows the count without a link."""
+    client.force_login(provider)
+    page = client.get(reverse("dashboard")).content.decode()
+    tile = page.split('id="tile-pending"')[1].split("</div>")[0]
+    assert "href" not in tile and ">1</p>" in tile
+    assert reverse("accounts:user_list") not in page
+    assert client.get(reverse("accounts:user_list")).status_code == 403  # why it must not be linked
+
+
+def test_no_link_on_the_provider_dashboard_leads_to_a_refusal(client, provider):
+    import re
+
+    client.force_login(provider)
+    page = client.get(reverse("dashboard")).content.decode()
+    for href in sorted(set(re.findall(r'href="(/[^"]*)"', page))):
+        if href.startswith("/static/"):
+            continue
+        assert client.get(href).status_code != 403, href
