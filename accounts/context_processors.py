@@ -2,9 +2,20 @@ from django.urls import NoReverseMatch, reverse
 
 from .models import Role
 
+# The provider's result pages, grouped under one menu so that the top bar fits on one line.
+PROVIDER_RESULTS = [
+    ("Accuracy results", "training:accuracy_results"),
+    ("Accuracy chart", "training:accuracy_chart"),
+    ("Status ratio chart", "poisoning:ratio_chart"),
+    ("Status ratio results", "poisoning:ratio_results"),
+]
+
 
 def navigation(request):
-    """The navigation of the current user's role (templates/partials/nav.html renders it)."""
+    """The navigation of the current user's role (templates/base.html renders it).
+
+    Each entry is a dict: ``label``, ``url``, ``active``, and for a menu ``children`` (entries of
+    the same shape, ``url`` then empty)."""
     user = getattr(request, "user", None)
     if not (user and user.is_authenticated):
         return {"nav": _resolve([("Log in", "accounts:login"), ("Register", "accounts:register")], request)}
@@ -13,11 +24,8 @@ def navigation(request):
             ("Dashboard", "dashboard"),
             ("Datasets", "training:dataset_list"),
             ("Experiments", "training:experiment_list"),
-            ("Accuracy results", "training:accuracy_results"),
-            ("Accuracy chart", "training:accuracy_chart"),
+            ("Results", PROVIDER_RESULTS),
             ("Predictions", "poisoning:prediction_list"),
-            ("Status ratio", "poisoning:ratio_chart"),
-            ("Ratio results", "poisoning:ratio_results"),
             ("Detectors", "poisoning:detector_list"),
             ("Ledger", "ledger:block_list"),
             ("Remote users", "accounts:remote_users"),
@@ -35,12 +43,17 @@ def navigation(request):
 
 
 def _resolve(items, request):
-    """(label, url, active) for each entry whose page exists."""
+    """An entry for each item whose page exists; a menu none of whose pages exist is left out."""
     resolved = []
-    for label, name in items:
+    for label, target in items:
+        if isinstance(target, list):
+            children = _resolve(target, request)
+            if children:
+                resolved.append({"label": label, "url": "", "active": any(c["active"] for c in children), "children": children})
+            continue
         try:
-            url = reverse(name)
+            url = reverse(target)
         except NoReverseMatch:
             continue
-        resolved.append((label, url, request.path == url))
+        resolved.append({"label": label, "url": url, "active": request.path == url, "children": []})
     return resolved

@@ -205,3 +205,20 @@ def test_server_error_page_is_standalone(rf):
 
     response = server_error(rf.get("/"))
     assert response.status_code == 500 and b"Something went wrong" in response.content
+
+
+def test_provider_top_bar_has_few_entries_and_still_reaches_every_page(client, provider):
+    from accounts.context_processors import navigation
+
+    client.force_login(provider)
+    request = client.get(reverse("dashboard")).wsgi_request
+    nav = navigation(request)["nav"]
+    assert len(nav) <= 8  # one line at 1280 px
+    urls = [c["url"] for item in nav for c in (item["children"] or [item])]
+    for name in ("dashboard", "training:dataset_list", "training:experiment_list", "training:accuracy_results",
+                 "training:accuracy_chart", "poisoning:prediction_list", "poisoning:ratio_chart", "poisoning:ratio_results",
+                 "poisoning:detector_list", "ledger:block_list", "accounts:remote_users"):
+        assert reverse(name) in urls, name
+    page = client.get(reverse("training:accuracy_chart")).content.decode()
+    assert "<details><summary class=\"active\">Results</summary>" in page  # the menu holding the current page is marked
+    assert f'<a href="{reverse("training:accuracy_chart")}" aria-current="page"' in page

@@ -25,6 +25,22 @@
     }
     tick();
   });
+  // Top-bar menus (<details>): one open at a time, closed by a click elsewhere or Escape.
+  var menus = document.querySelectorAll(".mainnav details");
+  menus.forEach(function (menu) {
+    menu.addEventListener("toggle", function () {
+      if (menu.open) { menus.forEach(function (other) { if (other !== menu) { other.open = false; } }); }
+    });
+  });
+  document.addEventListener("click", function (e) {
+    menus.forEach(function (menu) { if (menu.open && !menu.contains(e.target)) { menu.open = false; } });
+  });
+  document.addEventListener("keydown", function (e) {
+    if (e.key !== "Escape") { return; }
+    menus.forEach(function (menu) {
+      if (menu.open) { menu.open = false; menu.querySelector("summary").focus(); }
+    });
+  });
   // Confirm destructive actions.
   document.querySelectorAll("form[data-confirm]").forEach(function (form) {
     form.addEventListener("submit", function (e) { if (!window.confirm(form.getAttribute("data-confirm"))) { e.preventDefault(); } });
