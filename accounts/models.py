@@ -53,6 +53,11 @@ class User(AbstractUser):
         return self.username
 
     @property
+    def full_address(self) -> str:
+        """Address, city and country joined by commas, leaving out the empty parts."""
+        return ", ".join(part.strip() for part in (self.address, self.city, self.country) if part and part.strip())
+
+    @property
     def is_service_provider(self) -> bool:
         return self.role == Role.SERVICE_PROVIDER
 

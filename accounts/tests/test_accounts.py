@@ -207,6 +207,24 @@ def test_server_error_page_is_standalone(rf):
     assert response.status_code == 500 and b"Something went wrong" in response.content
 
 
+@pytest.mark.parametrize("parts, shown", [
+    (("", "Springfield", "Utopia"), "Springfield, Utopia"),
+    (("1 Main St", "", "Utopia"), "1 Main St, Utopia"),
+    (("1 Main St", "Springfield", "Utopia"), "1 Main St, Springfield, Utopia"),
+    (("", "", ""), ""),
+])
+def test_address_joins_only_the_parts_given(parts, shown):
+    address, city, country = parts
+    assert User(address=address, city=city, country=country).full_address == shown
+
+
+def test_user_list_address_has_no_stray_comma(client, admin_user, make_user):
+    make_user(username="nostreet", address="", city="Springfield", country="Utopia")
+    client.force_login(admin_user)
+    page = client.get(reverse("accounts:user_list")).content.decode()
+    assert "<td>Springfield, Utopia</td>" in page and ", Springfield" not in page
+
+
 def test_provider_top_bar_has_few_entries_and_still_reaches_every_page(client, provider):
     from accounts.context_processors import navigation
 
