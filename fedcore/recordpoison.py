@@ -190,22 +190,48 @@ class RecordDetector:
         dev = self.features.deviations(X, diagnosis)
         plaus = self.features.plausibility(X, diagnosis)
         outside = self.features.out_of_range(X)
-        return [Prediction(POISONED if p[i] >= self.threshold else BENIGN, float(p[i]),
-                           self._reasons(X[i], dev[i], outside[i], plaus[i], diagnosis[i])) for i in range(len(p))]
+        status = [POISONED if p[i] >= self.threshold else BENIGN for i in range(len(p))]
+        return [Prediction(status[i], float(p[i]), self._reasons(X[i], dev[i], outside[i], plaus[i], diagnosis[i], status[i], p[i]))
+                for i in range(len(p))]
 
-    def _reasons(self, x: np.ndarray, dev: np.ndarray, outside: np.ndarray, plaus: float, diag: int, top: int = 3) -> list[str]:
+    def _reasons(self, x: np.ndarray, dev: np.ndarray, outside: np.ndarray, plaus: float, diag: int, status: str,
+                 probability: float, top: int = 3) -> list[str]:
+        """The reasons for the verdict, the strongest first; they never argue for the other verdict.
+
+        Poisoned: the strongest signs that values and diagnosis do not fit together (a value outside
+        the dataset's range, an unlikely diagnosis, a value far from records of that diagnosis); if
+        none is strong, the weaker ones that tipped the balance. Benign: that the record fits records
+        of its diagnosis; a sign that stands out is named as not enough to flag it.
+        """
         label = self.class_names[diag]
-        reasons = [f"'{self.feature_names[j]}' = {x[j]:g} is outside the range seen in the dataset "
-                   f"({self.features.low[j]:g} – {self.features.high[j]:g})" for j in np.flatnonzero(outside > 0)[:top]]
+        name = self.feature_names
+        signs = [f"'{name[j]}' = {x[j]:g} is outside the range seen in the dataset "
+                 f"({self.features.low[j]:g} – {self.features.high[j]:g})"
+                 for j in np.argsort(-outside) if outside[j] > 0][:top]
         if plaus < 0.2:
-            reasons.append(f"the recorded diagnosis '{label}' is unlikely for these clinical values (reference model: {plaus:.2f})")
-        for j in np.argsort(-np.abs(dev))[:top]:
-            if abs(dev[j]) >= 4 and outside[j] == 0:
-                side = "above" if dev[j] > 0 else "below"
-                reasons.append(f"'{self.feature_names[j]}' is {abs(dev[j]):.1f} SD {side} typical '{label}' records")
-        if not reasons:
-            reasons.append(f"values and diagnosis are consistent with typical '{label}' records (reference model: {plaus:.2f})")
-        return reasons
+            signs.append(f"the recorded diagnosis '{label}' is unlikely for these clinical values (reference model: {plaus:.2f})")
+        far = [j for j in np.argsort(-np.abs(dev))[:top] if abs(dev[j]) >= 4 and outside[j] == 0]
+        signs += [f"'{name[j]}' is {abs(dev[j]):.1f} SD {'above' if dev[j] > 0 else 'below'} typical '{label}' records"
+                  for j in far]
+        if status == POISONED:
+            if signs:
+                return signs
+            # no single strong sign: the weaker ones that together made the record look poisoned
+            weak = []
+            if plaus < 0.5:
+                weak.append(f"the recorded diagnosis '{label}' is less likely than not for these clinical values "
+                            f"(reference model: {plaus:.2f})")
+            j = int(np.argmax(np.abs(dev)))
+            if abs(dev[j]) >= 2:
+                weak.append(f"'{name[j]}' is {abs(dev[j]):.1f} SD {'above' if dev[j] > 0 else 'below'} typical '{label}' records")
+            if not weak:
+                weak.append(f"no single value stands out, but together values and diagnosis '{label}' resemble the "
+                            f"poisoned records the predictor learned from (probability {probability:.2f})")
+            return weak
+        fits = f"the record as a whole fits typical '{label}' records (probability of poisoning {probability:.2f})"
+        if not signs:
+            return [f"values and diagnosis are consistent with typical '{label}' records (reference model: {plaus:.2f})"]
+        return [f"{signs[0]}, but {fits}", *(f"{s}, not enough on its own to flag the record" for s in signs[1:])]
 
 
 @dataclass

@@ -116,3 +116,28 @@ def test_one_check_of_a_feature_value_takes_numbers_in_the_plausible_range_and_r
     for raw, message in refused:
         with pytest.raises(DataError, match=re.escape(message)):
             data.feature_value(raw, 1, 10)
+
+
+def test_reasons_argue_for_the_verdict_never_against_it(biopsy, report):
+    """Poisoned: the signs of inconsistency, never "consistent"; Benign: a sign that stands out is
+    named as not enough to flag the record, never on its own."""
+    det = report.detector
+    rng = np.random.default_rng(7)
+    idx = rng.choice(len(biopsy.y), 150, replace=False)
+    X, y = biopsy.X[idx].copy(), biopsy.y[idx].copy()
+    std = biopsy.X.std(axis=0)
+    X[:50] += rng.choice([-1, 1], size=(50, X.shape[1])) * rng.uniform(0, 3, size=(50, X.shape[1])) * std  # mild to strong
+    y[50:80] = 1 - y[50:80]  # label flips
+    X = np.clip(X, biopsy.X.min(axis=0), biopsy.X.max(axis=0) + 2 * std)
+    seen = {"Poisoned": 0, "Benign with a sign": 0}
+    for p in det.predict(X, y):
+        assert p.reasons
+        if p.status == POISONED:
+            seen["Poisoned"] += 1
+            assert not any("consistent" in r or "fits typical" in r for r in p.reasons), p.reasons
+        else:
+            for r in p.reasons:
+                if "SD" in r or "unlikely" in r or "outside" in r:
+                    seen["Benign with a sign"] += 1
+                    assert "but the record as a whole fits typical" in r or "not enough on its own to flag" in r, r
+    assert all(seen.values()), seen
