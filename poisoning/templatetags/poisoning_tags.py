@@ -2,7 +2,7 @@ from django import template
 from django.utils.safestring import mark_safe
 
 from fedhealth import charts
-from poisoning import selectors
+from poisoning import labels, selectors
 
 register = template.Library()
 
@@ -26,3 +26,9 @@ def fixed(value, digits=3):
         return format(float(value), f".{int(digits)}f")
     except (TypeError, ValueError):
         return ""
+
+
+register.filter("classifier_label", labels.classifier_label)
+register.filter("source_label", labels.source_label)
+register.filter("attack_label", labels.attack_label)
+register.filter("defense_label", labels.defense_label)

@@ -62,7 +62,7 @@ def test_upload_launch_watch_charts_flags_download_verify(new_page, shot, make_u
     exp = Experiment.objects.get(name="Sign flip vs verification")
     assert exp.status == "finished", exp.error + worker.output()[-2000:]
     page.wait_for_selector("#updates")
-    flagged = page.locator("#updates tbody tr", has_text="malicious · sign_flip")
+    flagged = page.locator("#updates tbody tr", has_text="malicious · Sign flip")  # the attack's label on the updates table
     assert flagged.count() == 2 * 4
     for i in range(flagged.count()):
         assert "Poisoned" in flagged.nth(i).inner_text()
