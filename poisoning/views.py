@@ -16,6 +16,7 @@ from fedhealth.csvexport import stream_csv
 
 from . import selectors, services
 from .forms import BatchForm, DetectorTrainForm, PredictForm
+from .labels import classifier_label
 from .models import Detector
 
 SCORE_KEYS = ("accuracy", "precision", "recall", "f1")
@@ -27,8 +28,11 @@ def _filtered(request: HttpRequest, **extra):
 
 # --- provider: detectors --------------------------------------------------------------------
 
-@role_required(PROVIDER)
-def detector_list(request: HttpRequest) -> HttpResponse:
+def _detector_page(request: HttpRequest, form: DetectorTrainForm) -> dict:
+    """The predictors page's context, for the page itself and for a training form sent back with errors.
+
+    The predictor shown is ?detector=<id> (the train form posts to a URL that carries it), else the first.
+    """
     detectors = list(selectors.active_detectors())
     chosen = None
     if detectors:
@@ -38,11 +42,15 @@ def detector_list(request: HttpRequest) -> HttpResponse:
     if chosen:
         names = list(chosen.scores)
         chart = mark_safe(charts.grouped_bars(
-            f"Poisoning-status classifiers on {chosen.dataset.name} (v{chosen.version})", names,
-            {k: [chosen.scores[n][k] for n in names] for k in SCORE_KEYS}, "score"))
-    return render(request, "poisoning/detector_list.html", {
-        "detectors": detectors, "chosen": chosen, "chart": chart, "form": DetectorTrainForm(), "keys": SCORE_KEYS,
-        "history": Detector.objects.filter(dataset=chosen.dataset) if chosen else []})
+            f"Poisoning-status classifiers on {chosen.dataset.name} (v{chosen.version})",
+            [classifier_label(n) for n in names], {k: [chosen.scores[n][k] for n in names] for k in SCORE_KEYS}, "score"))
+    return {"detectors": detectors, "chosen": chosen, "chart": chart, "form": form, "keys": SCORE_KEYS,
+            "history": Detector.objects.filter(dataset=chosen.dataset) if chosen else []}
+
+
+@role_required(PROVIDER)
+def detector_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "poisoning/detector_list.html", _detector_page(request, DetectorTrainForm()))
 
 
 @role_required(PROVIDER)
@@ -50,15 +58,14 @@ def detector_list(request: HttpRequest) -> HttpResponse:
 def detector_train(request: HttpRequest) -> HttpResponse:
     form = DetectorTrainForm(request.POST)
     if not form.is_valid():
-        return render(request, "poisoning/detector_list.html", {
-            "detectors": list(selectors.active_detectors()), "form": form, "keys": SCORE_KEYS}, status=400)
+        return render(request, "poisoning/detector_list.html", _detector_page(request, form), status=400)
     try:
         det = services.detector_train(dataset=form.cleaned_data["dataset"], poison_fraction=form.cleaned_data["poison_fraction"],
                                       seed=form.cleaned_data["seed"])
     except (DataError, ValueError) as exc:
         messages.error(request, f"Could not train on this dataset: {exc}")
         return redirect("poisoning:detector_list")
-    messages.success(request, f"{det.dataset.name}: version {det.version} is active ({det.classifier}, "
+    messages.success(request, f"{det.dataset.name}: version {det.version} is active ({classifier_label(det.classifier)}, "
                               f"F1 {det.scores[det.classifier]['f1']:.3f}).")
     return redirect(f"{reverse('poisoning:detector_list')}?detector={det.pk}")
 
