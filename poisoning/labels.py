@@ -1,13 +1,15 @@
 """Human labels for the codes the poisoning pages show: classifiers, prediction sources, attacks, defenses.
 
-One mapping per concept: attacks and defenses take the labels of the experiment form
-(training.forms), so a code reads the same where an experiment is set up and where its
-updates are reported. Pages show these labels; CSV downloads and the API keep the codes.
+One mapping per concept: attacks and defenses take the labels of the provider's pages
+(training.templatetags.fh_format), so a code reads the same wherever it is shown. Pages show
+these labels; CSV downloads and the API keep the codes.
 """
 
 from __future__ import annotations
 
-from training.forms import DEFENSE_LABELS, ExperimentForm
+from training.templatetags.fh_format import attack_label, defense_label
+
+__all__ = ["attack_label", "classifier_label", "defense_label", "source_label"]
 
 CLASSIFIER_LABELS = {
     "logistic_regression": "Logistic regression",
@@ -21,8 +23,6 @@ CLASSIFIER_LABELS = {
 
 SOURCE_LABELS = {"form": "Form", "batch": "CSV batch", "api": "API"}
 
-ATTACK_LABELS = dict(ExperimentForm.base_fields["attack"].choices)
-
 
 def _fallback(code: str) -> str:
     return str(code).replace("_", " ").capitalize()
@@ -35,10 +35,3 @@ def classifier_label(code: str) -> str:
 def source_label(code: str) -> str:
     return SOURCE_LABELS.get(code) or _fallback(code)
 
-
-def attack_label(code: str) -> str:
-    return ATTACK_LABELS.get(code) or _fallback(code)
-
-
-def defense_label(code: str) -> str:
-    return DEFENSE_LABELS.get(code) or _fallback(code)

@@ -9,6 +9,7 @@ from fedcore.data import DataError, feature_value, format_size, plausible_range
 from fedcore.rounds import DEFENSES
 
 from .models import Dataset
+from .templatetags.fh_format import attack_label
 
 DEFENSE_LABELS = {
     "verification": "Verification before aggregation (reference papers)", "none": "None (plain FedAvg)",
@@ -82,7 +83,7 @@ class ExperimentForm(forms.Form):
     learning_rate = forms.FloatField(min_value=1e-5, max_value=1.0, initial=0.01)
     batch_size = forms.IntegerField(min_value=1, max_value=1024, initial=32)
     seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=0)
-    attack = forms.ChoiceField(choices=[(k, a.name.replace("_", " ").capitalize()) for k, a in ATTACKS.items()],
+    attack = forms.ChoiceField(choices=[(k, attack_label(k)) for k in ATTACKS],
                                help_text="What malicious hospitals do.")
     malicious_fraction = forms.FloatField(label="Malicious fraction", min_value=0.0, max_value=0.49, initial=0.3)
     defense = forms.ChoiceField(choices=[(d, DEFENSE_LABELS[d]) for d in DEFENSES])

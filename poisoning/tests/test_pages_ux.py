@@ -125,7 +125,7 @@ def test_ratio_pages_label_attacks_and_defenses_and_say_when_there_is_no_predict
     client.force_login(provider)
     for url in ("poisoning:ratio_results", "poisoning:ratio_chart"):
         body = client.get(reverse(url)).content.decode()
-        assert "<td>Label flip</td><td>Krum</td>" in body and "label_flip" not in body and ">krum<" not in body
+        assert "<td>Label flipping</td><td>Krum</td>" in body and "label_flip" not in body and ">krum<" not in body
         assert 'id="ratio-predictions-empty"' in body and "No prediction yet" in body
         assert 'id="ratio-predictions"' not in body  # no table of nothing but a zero total
     Prediction.objects.create(user=provider, detector=detector, dataset_name="biopsy", inputs={}, status="Benign",
@@ -139,4 +139,4 @@ def test_ratio_pages_label_attacks_and_defenses_and_say_when_there_is_no_predict
 def test_every_classifier_and_source_has_a_label():
     assert set(labels.CLASSIFIER_LABELS) == set(CLASSIFIER_NAMES)
     assert labels.source_label("batch") == "CSV batch" and labels.source_label("form") == "Form"
-    assert labels.attack_label("label_flip") == "Label flip" and labels.defense_label("krum") == "Krum"
+    assert labels.attack_label("label_flip") == "Label flipping" and labels.defense_label("krum") == "Krum"
