@@ -93,6 +93,11 @@ class Experiment(models.Model):
     def ledger_key(self) -> str:
         return str(self.pk)
 
+    @property
+    def attacked_undefended(self) -> bool:
+        """A simulated attack met by plain FedAvg: its global model is never served to remote users."""
+        return self.attack != "none" and self.defense == "none"
+
 
 class Round(models.Model):
     class Status(models.TextChoices):

@@ -277,7 +277,7 @@ def experiment_serve(*, experiment: Experiment) -> None:
     finished; it replaces the model served so far."""
     if experiment.status in (Experiment.Status.FAILED, Experiment.Status.CANCELLED):
         raise ValidationError(f"The experiment is {experiment.get_status_display().lower()}: it has no global model to serve.")
-    if experiment.attack != "none" and experiment.defense == "none":
+    if experiment.attacked_undefended:
         raise ValidationError("An undefended run under a simulated attack is never served to remote users.")
     Experiment.objects.filter(pk=experiment.pk).update(served_since=timezone.now())
 
