@@ -7,7 +7,7 @@ these labels; CSV downloads and the API keep the codes.
 
 from __future__ import annotations
 
-from training.templatetags.fh_format import attack_label, defense_label
+from training.templatetags.fh_format import attack_label, code_label, defense_label
 
 __all__ = ["attack_label", "classifier_label", "defense_label", "source_label"]
 
@@ -24,14 +24,10 @@ CLASSIFIER_LABELS = {
 SOURCE_LABELS = {"form": "Form", "batch": "CSV batch", "api": "API"}
 
 
-def _fallback(code: str) -> str:
-    return str(code).replace("_", " ").capitalize()
-
-
 def classifier_label(code: str) -> str:
-    return CLASSIFIER_LABELS.get(code) or _fallback(code)
+    return code_label(CLASSIFIER_LABELS, code)
 
 
 def source_label(code: str) -> str:
-    return SOURCE_LABELS.get(code) or _fallback(code)
+    return code_label(SOURCE_LABELS, code)
 

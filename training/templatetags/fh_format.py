@@ -30,29 +30,30 @@ METRIC_LABELS = {"accuracy": "Accuracy", "precision": "Precision", "recall": "Re
 HASH_SHOWN = 12
 
 
-def _label(mapping: dict[str, str], code) -> str:
+def code_label(mapping: dict[str, str], code) -> str:
+    """The label of ``code`` in ``mapping``; a code it lacks still reads as words ("brand_new" -> "Brand new")."""
     code = "" if code is None else str(code)
     return mapping.get(code) or code.replace("_", " ").capitalize()
 
 
 @register.filter
 def model_label(code) -> str:
-    return _label(MODEL_LABELS, code)
+    return code_label(MODEL_LABELS, code)
 
 
 @register.filter
 def attack_label(code) -> str:
-    return _label(ATTACK_LABELS, code)
+    return code_label(ATTACK_LABELS, code)
 
 
 @register.filter
 def defense_label(code) -> str:
-    return _label(DEFENSE_LABELS, code)
+    return code_label(DEFENSE_LABELS, code)
 
 
 @register.filter
 def metric_label(code) -> str:
-    return _label(METRIC_LABELS, code)
+    return code_label(METRIC_LABELS, code)
 
 
 @register.filter
