@@ -205,14 +205,17 @@ class RecordDetector:
         """
         label = self.class_names[diag]
         name = self.feature_names
+
+        def deviation(j: int) -> str:
+            return f"'{name[j]}' is {abs(dev[j]):.1f} SD {'above' if dev[j] > 0 else 'below'} typical '{label}' records"
+
         signs = [f"'{name[j]}' = {x[j]:g} is outside the range seen in the dataset "
                  f"({self.features.low[j]:g} – {self.features.high[j]:g})"
                  for j in np.argsort(-outside) if outside[j] > 0][:top]
         if plaus < 0.2:
             signs.append(f"the recorded diagnosis '{label}' is unlikely for these clinical values (reference model: {plaus:.2f})")
         far = [j for j in np.argsort(-np.abs(dev))[:top] if abs(dev[j]) >= 4 and outside[j] == 0]
-        signs += [f"'{name[j]}' is {abs(dev[j]):.1f} SD {'above' if dev[j] > 0 else 'below'} typical '{label}' records"
-                  for j in far]
+        signs += [deviation(j) for j in far]
         if status == POISONED:
             if signs:
                 return signs
@@ -223,7 +226,7 @@ class RecordDetector:
                             f"(reference model: {plaus:.2f})")
             j = int(np.argmax(np.abs(dev)))
             if abs(dev[j]) >= 2:
-                weak.append(f"'{name[j]}' is {abs(dev[j]):.1f} SD {'above' if dev[j] > 0 else 'below'} typical '{label}' records")
+                weak.append(deviation(j))
             if not weak:
                 weak.append(f"no single value stands out, but together values and diagnosis '{label}' resemble the "
                             f"poisoned records the predictor learned from (probability {probability:.2f})")
