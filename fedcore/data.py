@@ -360,8 +360,9 @@ def read_csv_upload(data: bytes, target_column: str, *, max_bytes: int = 20_000_
             if not np.all(np.isfinite(values[~missing])):
                 i = int(np.where(~np.isfinite(values) & ~missing)[0][0])
                 raise DataError("the value is infinite", row=i + 2, column=name)
-            if np.any(np.abs(values[~missing]) > MAX_ABS_VALUE):
-                i = int(np.where(~missing & (np.abs(np.nan_to_num(values)) > MAX_ABS_VALUE))[0][0])
+            too_large = ~missing & (np.abs(np.nan_to_num(values)) > MAX_ABS_VALUE)
+            if too_large.any():
+                i = int(np.argmax(too_large))
                 raise DataError(f"'{cells[i]}' is too large to scale (values must stay within ±{MAX_ABS_VALUE:.0e}); "
                                 "rescale the column", row=i + 2, column=name)
             if missing.any():
