@@ -125,6 +125,15 @@ def test_matmul_agrees_with_plaintext_within_the_bound(m, k, cols, seed):
     assert np.all(np.abs(got - A @ B) <= bound)
 
 
+def test_matmul_refuses_shapes_that_do_not_chain_before_using_a_triple():
+    d = Dealer(3, np.random.default_rng(0))
+    x = d.share(encode(np.ones((2, 3))))
+    for y in (d.share(encode(np.ones((4, 2)))), d.share(encode(np.ones((2, 3, 2))))):
+        with pytest.raises(ValueError, match="cannot multiply matrices shaped"):
+            d.matmul(x, y)
+    assert d.rounds == 0 and d.offline_seconds == 0
+
+
 def test_mul_many_runs_in_one_round_and_counts_traffic():
     d = Dealer(3, np.random.default_rng(0))
     a, b = d.share(encode(np.arange(4.0))), d.share(encode(np.ones((2, 3))))
