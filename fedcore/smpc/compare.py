@@ -48,6 +48,11 @@ def msb_xor(dealer: Dealer, x: Shared) -> np.ndarray:
     size = x.size
     r_add, r_planes = dealer.edabit(size)
     (c,) = dealer.exchange(x.reshape(size) + r_add)
+    return _msb_of_masked(dealer, c, r_planes)
+
+
+def _msb_of_masked(dealer: Dealer, c: np.ndarray, r_planes: np.ndarray) -> np.ndarray:
+    """Step 2 of the module doc: the sign bits of x = c - r from the opened c and r's bits."""
     c_planes = bit_slice(c)  # public, (W, 64)
     lt = r_planes & ~c_planes  # AND with a public word is local
     eq = r_planes.copy()
@@ -93,6 +98,23 @@ def greater_than_zero(dealer: Dealer, x: Shared) -> Shared:
 def relu(dealer: Dealer, x: Shared) -> Shared:
     """max(x, 0) = x - x * [x < 0]; a product with a 0/1 share needs no truncation."""
     return x - dealer.mul(x, sign_bit(dealer, x))
+
+
+def truncate_relu(dealer: Dealer, z: Shared, bits: int | None = None) -> Shared:
+    """max(z / 2^bits, 0), the same as ``relu(dealer, dealer.truncate(z, bits))`` in one
+    opening and one mask fewer: the truncation's opened c = z + r, with r from a
+    :meth:`ring.Dealer.trunc_edabit`, is also the sign comparison's.
+
+    The sign is read off z before truncation; they agree: a truncation result t of a z >= 0
+    is >= 0, and that of a z < 0 is <= 0, where max(t, 0) = 0 as well.
+    """
+    bits = dealer.frac_bits if bits is None else bits
+    size = z.size
+    r_add, r_shift, r_planes = dealer.trunc_edabit(size, bits)
+    (c,) = dealer.exchange(z.reshape(size) + r_add)
+    t = (-r_shift).add_public(c >> U64(bits))
+    negative = bit_to_arithmetic(dealer, _msb_of_masked(dealer, c, r_planes), size)
+    return (t - dealer.mul(t, negative)).reshape(*z.shape)
 
 
 def pairwise_differences(z: Shared) -> Shared:

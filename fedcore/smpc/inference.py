@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..model import ModelSpec, Weights, shapes
-from .compare import argmax_onehot, pairwise_differences, relu, sign_bit
+from .compare import argmax_onehot, pairwise_differences, sign_bit, truncate_relu
 from .ring import DEFAULT_FRAC_BITS, U64, Dealer, Shared, decode, encode, ring_int
 
 OPENED = ("correct_count", "loss_sum")
@@ -65,9 +65,12 @@ def shared_logits(dealer: Dealer, spec: ModelSpec, W: list[Shared], X: Shared) -
     n_layers = len(spec.layer_sizes) - 1
     h = X
     for k in range(n_layers):
-        z = dealer.truncate(dealer.matmul(h, W[2 * k]))
-        z = Shared(z.shares + W[2 * k + 1].shares[:, None, :])  # bias, already at f bits
-        h = relu(dealer, z) if k < n_layers - 1 else z
+        z = dealer.matmul(h, W[2 * k])  # 2f fractional bits
+        bias = W[2 * k + 1].shares[:, None, :]  # f fractional bits
+        if k < n_layers - 1:  # the bias joins at 2f bits, so that ReLU can fuse with truncation
+            h = truncate_relu(dealer, Shared(z.shares + (bias << U64(dealer.frac_bits))))
+        else:
+            h = Shared(dealer.truncate(z).shares + bias)
     return h
 
 

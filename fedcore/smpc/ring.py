@@ -362,8 +362,16 @@ class Dealer:
     def edabit(self, size: int) -> tuple[Shared, np.ndarray]:
         """``size`` random words r, shared additively (n, size) and as XOR shares of their
         bit planes (n, W, 64) (see :func:`bit_slice`; the padding words are random too)."""
+        r_add, _, planes = self.trunc_edabit(size, None)
+        return r_add, planes
+
+    @_offline
+    def trunc_edabit(self, size: int, bits: int | None) -> tuple[Shared, Shared | None, np.ndarray]:
+        """An :meth:`edabit` that is also a truncation pair: with it, additive shares of
+        r >> bits (none when ``bits`` is None)."""
         planes = self.random_words((self.n, -(-size // 64), 64))
-        return self.share(bit_unslice(xor_reconstruct(planes), size)), planes
+        r = bit_unslice(xor_reconstruct(planes), size)
+        return self.share(r), None if bits is None else self.share(r >> U64(bits)), planes
 
     @_offline
     def dabit(self, size: int) -> tuple[Shared, np.ndarray]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
@@ -14,6 +15,7 @@ from fedcore.smpc.compare import (
     msb_xor,
     relu,
     sign_bit,
+    truncate_relu,
 )
 from fedcore.smpc.ring import (
     U64,
@@ -68,6 +70,19 @@ def test_relu_and_comparisons_agree_with_plaintext_on_fixed_point_values(x, seed
     assert np.array_equal(reconstruct(greater_than_zero(d, X)), (xq > 0).astype(U64))
 
 
+@settings(max_examples=30, deadline=None)
+@given(reals, st.integers(0, 2**32))
+def test_truncate_relu_is_relu_of_the_truncated_product(x, seed):
+    """z at 2f fractional bits, as a matrix product leaves it; the edge values around 0 too."""
+    z = np.concatenate([encode(x, 32).view(np.int64), [0, 1, -1, 2**16, -(2**16), 2**16 - 1]])
+    d = Dealer(3, np.random.default_rng(seed))
+    got = reconstruct(truncate_relu(d, d.share(z.view(U64)))).view(np.int64)
+    floor = z >> 16  # a truncation gives floor(z / 2^f) or one more
+    assert np.all((got == np.maximum(floor, 0)) | (got == np.maximum(floor + 1, 0)))
+    assert np.all(got[z < 0] == 0) and np.all(got[z >= 0] >= floor[z >= 0])
+    assert d.rounds == 1 + 6 + 1 + 1  # c, the comparison tree, the daBit, the product
+
+
 @settings(max_examples=25, deadline=None)
 @given(st.integers(1, 30), st.integers(2, 7), st.integers(0, 2**32))
 def test_argmax_picks_the_first_maximum_like_numpy(rows, k, seed):
@@ -98,9 +113,17 @@ class RecordingDealer(Dealer):
         return out
 
 
-def test_everything_opened_during_relu_is_uniform_even_for_a_constant_input():
+@pytest.mark.parametrize(
+    "op",
+    [
+        lambda d, x: relu(d, d.share(encode(x))),
+        lambda d, x: truncate_relu(d, d.share(encode(x, 32))),  # a product, 2f fractional bits
+    ],
+    ids=["relu", "truncate_relu"],
+)
+def test_everything_opened_during_relu_is_uniform_even_for_a_constant_input(op):
     d = RecordingDealer(3, np.random.default_rng(5))
-    relu(d, d.share(encode(np.full(20_000, -2.5))))  # a constant, negative secret
+    op(d, np.full(20_000, -2.5))  # a constant, negative secret
     assert d.opened == []  # nothing was opened on purpose
     opened = d.seen_arith + d.seen_xor
     # c; d and e (2 words) per tree level; Beaver e and d; the daBit words
