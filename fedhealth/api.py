@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -27,16 +28,24 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         message = str(detail["detail"])
     else:
         message = str(detail)
-    code = getattr(exc, "default_code", "error")
-    response.data = {
-        "error": {"status": response.status_code, "code": code, "message": message, "fields": fields}
-    }
+    response.data = error_body(response.status_code, getattr(exc, "default_code", "error"), message, fields)
     return response
+
+
+def error_body(http_status: int, code: str, message: str, fields: dict | None = None) -> dict[str, Any]:
+    return {"error": {"status": http_status, "code": code, "message": message, "fields": fields or {}}}
 
 
 def error_response(message: str, *, code: str = "invalid", http_status: int = status.HTTP_400_BAD_REQUEST, fields: dict | None = None) -> Response:
     """For services that raise domain errors: the same envelope as DRF's own errors."""
-    return Response(
-        {"error": {"status": http_status, "code": code, "message": message, "fields": fields or {}}},
-        status=http_status,
-    )
+    return Response(error_body(http_status, code, message, fields), status=http_status)
+
+
+def is_api_request(request: HttpRequest) -> bool:
+    """Requests under /api/ get their 404 and 500 errors in the API's envelope, not as pages."""
+    return request.path.startswith("/api/")
+
+
+def error_json(http_status: int, code: str, message: str) -> JsonResponse:
+    """The envelope outside DRF (Django's 404 and 500 handlers)."""
+    return JsonResponse(error_body(http_status, code, message), status=http_status)

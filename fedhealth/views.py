@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 
 from accounts import selectors as account_selectors
 from accounts.permissions import PROVIDER, REMOTE, role_required
+from fedhealth.api import error_json, is_api_request
 from ledger.selectors import ledger_status
 from poisoning import selectors as poisoning_selectors
 from training import selectors as training_selectors
@@ -59,10 +60,14 @@ def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpR
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if is_api_request(request):
+        return error_json(404, "not_found", "There is no API endpoint or object at this address.")
     return render(request, "errors/404.html", status=404)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
+    if is_api_request(request):
+        return error_json(500, "server_error", "The server could not handle this request; the error was logged.")
     # No context processors on purpose: the error may come from them.
     from django.template import loader
 

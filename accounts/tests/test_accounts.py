@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.urls import reverse
 
@@ -205,6 +207,19 @@ def test_server_error_page_is_standalone(rf):
 
     response = server_error(rf.get("/"))
     assert response.status_code == 500 and b"Something went wrong" in response.content
+
+
+def test_api_errors_outside_drf_keep_the_api_envelope(client, rf):
+    from fedhealth.views import server_error
+
+    response = server_error(rf.get("/api/predictions/"))
+    assert response.status_code == 500 and response["Content-Type"] == "application/json"
+    assert json.loads(response.content)["error"]["code"] == "server_error"
+    response = client.get("/api/no-such-endpoint/")
+    assert response.status_code == 404 and response.json()["error"] == {
+        "status": 404, "code": "not_found", "message": "There is no API endpoint or object at this address.",
+        "fields": {}}
+    assert b"could not find that page" in client.get("/no/such/page/").content
 
 
 @pytest.mark.parametrize("parts, shown", [
