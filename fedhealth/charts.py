@@ -19,6 +19,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 matplotlib.rcParams["text.parse_math"] = False
 
 COLORS = ["#0f766e", "#f59e0b", "#6366f1", "#dc2626", "#0891b2", "#65a30d", "#9333ea"]
+STATUS_COLORS = {"Poisoned": "#dc2626", "Benign": "#0f766e"}  # the verdict colours of the pages
 MIN_WIDTH_PX = 560  # a chart is never drawn narrower than this (or its natural width, if smaller)
 HEADROOM = 1.12  # the y axis reaches this far above the tallest bar, so its value label stays inside the frame
 
@@ -99,10 +100,12 @@ def curves(title: str, x: list[int], series: dict[str, list[float | None]], ylab
     return _svg(fig, title)
 
 
-def pie(title: str, labels: list[str], values: list[int]) -> str:
+def pie(title: str, labels: list[str], values: list[int], colors: list[str] | None = None) -> str:
+    """Slices in the palette's order unless ``colors`` are given (e.g. :data:`STATUS_COLORS`)."""
     fig, ax = plt.subplots(figsize=(4, 3.4), dpi=100)
     if sum(values):
-        ax.pie(values, labels=labels, autopct="%1.0f%%", colors=["#dc2626", "#0f766e", *COLORS][: len(values)])
+        colors = colors or [COLORS[i % len(COLORS)] for i in range(len(values))]
+        ax.pie(values, labels=labels, autopct="%1.0f%%", colors=colors)
     ax.set_title(title)
     return _svg(fig, title)
 

@@ -176,7 +176,8 @@ def ratio_chart(request: HttpRequest) -> HttpResponse:
     overall, datasets, exps = ratios["predictions"]["overall"], ratios["predictions"]["datasets"], ratios["experiments"]
     pie = bars = exp_bars = None
     if overall["total"]:
-        pie = mark_safe(charts.pie("Poisoning status of all predictions", ["Poisoned", "Benign"], [overall["poisoned"], overall["benign"]]))
+        pie = mark_safe(charts.pie("Poisoning status of all predictions", ["Poisoned", "Benign"], [overall["poisoned"], overall["benign"]],
+                                    [charts.STATUS_COLORS["Poisoned"], charts.STATUS_COLORS["Benign"]]))
         bars = mark_safe(charts.grouped_bars("Share predicted Poisoned, per dataset", [d["label"] for d in datasets],
                                              {"poisoned ratio": [d["poisoned_ratio"] for d in datasets]}, "ratio"))
     if exps:

@@ -125,3 +125,17 @@ def test_charts_keep_a_readable_minimum_width_on_small_screens():
     small = charts.pie("Status", ["Poisoned", "Benign"], [3, 1])
     width = int(re.search(r'<svg[^>]* style="min-width: (\d+)px"', small).group(1))
     assert 200 < width < 560  # a small chart keeps its own size, never blown up
+
+
+def test_pie_slices_use_verdict_colours_only_when_asked(monkeypatch):
+    from matplotlib.colors import to_hex
+
+    def slice_colours(*args):
+        fig, _ = _figure_of(monkeypatch, lambda: charts.pie(*args))
+        return [to_hex(w.get_facecolor()) for w in fig.axes[0].patches]
+
+    red = charts.STATUS_COLORS["Poisoned"]
+    balance = slice_colours("Class balance", ["no event", "event", "other"], [5, 3, 2])
+    assert red not in balance and len(set(balance)) == 3
+    status = slice_colours("Status", ["Poisoned", "Benign"], [3, 1], [red, charts.STATUS_COLORS["Benign"]])
+    assert status == [red, charts.STATUS_COLORS["Benign"]]
