@@ -93,3 +93,33 @@ def test_encrypted_verification_and_secure_aggregation_match_plaintext(setup):
         assert np.abs(enc[-1].global_vector - plain[-1].global_vector).max() < 1e-3
     for p, e in zip(plain[0].records, enc[0].records, strict=True):
         assert abs(p.val_accuracy - e.val_accuracy) <= 0.02
+
+
+
+@pytest.mark.parametrize("attack", ["alie", "min_max"])
+def test_colluding_hospitals_send_the_update_crafted_from_the_benign_ones_re_signed(setup, attack):
+    from fedcore import attacks
+
+    _, data = setup
+    bad = (1, 4, 7)
+    c = cfg(attack=attack, malicious=bad)
+    g = rounds.initial_vector(c)
+    ups = [rounds.hospital_update(c, h, g, *data.hospital(h), 1) for h in range(10)]
+    trained = {h: ups[h].vector.copy() for h in bad}
+    good = np.array([u.vector for u in ups if u.hospital not in bad])
+    crafted = attacks.alie(good, 10, len(bad)) if attack == "alie" else attacks.min_max(good)
+    assert not np.allclose(crafted, trained[1])  # the test has power: crafting changes the update
+    entries = []
+    out = rounds.finish_round(c, g, ups, data.X_val, data.y_val, 1, sink=lambda kind, payload: entries.append((kind, payload)))
+    sealed = {p["hospital"]: p["update_hash"] for kind, p in entries if kind == "update"}
+    for u in ups:
+        if u.hospital in bad:
+            assert np.array_equal(u.vector, crafted) and (u.malicious, u.attack) == (True, attack)
+            assert u.update_hash == sealed[u.hospital] == rounds.model_hash(crafted)
+            # re-signed by the hospital after crafting, for this round
+            public = rounds.hospital_identity(c, u.hospital).public_pem
+            assert signing.verify_signature(public, rounds.binding(c, 1, u.hospital, u.update_hash), u.signature)
+        else:
+            assert sealed[u.hospital] == rounds.model_hash(u.vector)
+    first = next(r for r in out.records if r.hospital == bad[0])
+    assert first.signature_ok and not first.reason.startswith("rejected")  # judged by the defense
