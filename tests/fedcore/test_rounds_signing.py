@@ -123,3 +123,34 @@ def test_colluding_hospitals_send_the_update_crafted_from_the_benign_ones_re_sig
             assert sealed[u.hospital] == rounds.model_hash(u.vector)
     first = next(r for r in out.records if r.hospital == bad[0])
     assert first.signature_ok and not first.reason.startswith("rejected")  # judged by the defense
+
+
+def test_robust_aggregators_decide_the_new_global_model_from_the_updates_whose_signature_verifies(setup):
+    _, data = setup
+    bad, forged = (0, 5), 3
+
+    def round_with(defense, **params):
+        c = cfg(defense=defense, defense_params=params, attack="scaling", malicious=bad)
+        g = rounds.initial_vector(c)
+        ups = [rounds.hospital_update(c, h, g, *data.hospital(h), 1) for h in range(10)]
+        ups[forged].signature = signing.Identity.generate().sign(b"forged")
+        out = rounds.finish_round(c, g, ups, data.X_val, data.y_val, 1)
+        U = np.array([u.vector for u in ups])
+        return out, out.global_vector - g, U, [r.aggregated for r in out.records]
+
+    valid = [h for h in range(10) if h != forged]
+    honest = [h for h in valid if h not in bad]
+    out, step, U, aggregated = round_with("krum")
+    assert sum(aggregated) == 1 and aggregated.index(True) in honest
+    np.testing.assert_allclose(step, U[aggregated.index(True)], rtol=0, atol=1e-12)
+    assert [r.status for r in out.records if r.hospital in bad] == ["Poisoned", "Poisoned"]
+    out, step, U, aggregated = round_with("multi_krum")  # m = 9 valid - 2 malicious = 7: the honest ones
+    assert [h for h in range(10) if aggregated[h]] == honest
+    np.testing.assert_allclose(step, U[honest].mean(axis=0), rtol=0, atol=1e-12)
+    out, step, U, aggregated = round_with("median")
+    assert [h for h in range(10) if aggregated[h]] == valid
+    np.testing.assert_allclose(step, np.median(U[valid], axis=0), rtol=0, atol=1e-12)
+    out, step, U, aggregated = round_with("trimmed_mean", beta=0.2)  # 9 valid: drop 1 lowest, 1 highest
+    np.testing.assert_allclose(step, np.sort(U[valid], axis=0)[1:-1].mean(axis=0), rtol=0, atol=1e-12)
+    rejected = out.records[forged]
+    assert not rejected.aggregated and not rejected.signature_ok and rejected.reason.startswith("rejected")
