@@ -154,3 +154,25 @@ def test_robust_aggregators_decide_the_new_global_model_from_the_updates_whose_s
     np.testing.assert_allclose(step, np.sort(U[valid], axis=0)[1:-1].mean(axis=0), rtol=0, atol=1e-12)
     rejected = out.records[forged]
     assert not rejected.aggregated and not rejected.signature_ok and rejected.reason.startswith("rejected")
+
+
+def test_secure_aggregation_weights_each_accepted_update_by_its_hospitals_sample_count():
+    from fedcore.aggregation import fedavg
+
+    table = load_builtin("breast_cancer")
+    data = rounds.prepare(table, 10, scheme="dirichlet", alpha=0.5, seed=2)  # hospitals of very unequal size
+    plain_cfg, enc_cfg = cfg(attack="label_flip", malicious=(2, 6)), cfg(attack="label_flip", malicious=(2, 6), encrypted=True)
+    g = rounds.initial_vector(plain_cfg)
+    ups = [rounds.hospital_update(plain_cfg, h, g, *data.hospital(h), 1) for h in range(10)]
+    plain = rounds.finish_round(plain_cfg, g, ups, data.X_val, data.y_val, 1)
+    enc = rounds.finish_round(enc_cfg, g, ups, data.X_val, data.y_val, 1)
+    assert all(r.encrypted for r in enc.records)
+    accepted = [r.hospital for r in enc.records if r.aggregated]
+    assert accepted == [r.hospital for r in plain.records if r.aggregated] == [0, 1, 3, 4, 5, 7, 8, 9]
+    U = np.array([ups[h].vector for h in accepted])
+    counts = [ups[h].n_samples for h in accepted]
+    weighted = fedavg(U, counts).vector
+    assert np.abs(weighted - U.mean(axis=0)).max() > 1e-2  # the test has power: the weights matter here
+    # the opened weighted sum equals FedAvg up to the fixed-point error (about 2^-17)
+    assert np.abs((enc.global_vector - g) - weighted).max() <= 2.0**-16
+    assert np.abs(enc.global_vector - plain.global_vector).max() <= 2.0**-16
