@@ -201,3 +201,30 @@ def test_concurrent_appenders_from_several_processes_leave_one_valid_chain():
     report = selectors.ledger_verify()
     assert report.intact, report.summary()
     assert json.loads(Entry.objects.first().payload)
+
+
+@pytest.mark.django_db
+def test_a_majority_vote_removes_an_authority_whose_later_seals_are_then_refused(settings):
+    a1, a2, a3 = services.ledger_init(authorities=3)
+    fill(1, 1)  # block 0
+    assert services.ledger_vote(voter=a1, action="remove", subject_pem=a3.public_pem) is None  # block 1
+    a3.refresh_from_db()
+    assert a3.active
+    assert services.ledger_vote(voter=a2, action="remove", subject_pem=a3.public_pem) == "removed"  # block 2
+    a3.refresh_from_db()
+    assert not a3.active
+    with pytest.raises(services.LedgerError, match="not an active authority"):
+        services.ledger_vote(voter=a3, action="remove", subject_pem=a1.public_pem)
+    for i in range(4):  # blocks 3-6, sealed in turn by the two remaining authorities
+        services.ledger_append(entries=[("note", {"after_removal": i})])
+    sealers = list(Block.objects.filter(height__gte=3).order_by("height").values_list("authority", flat=True))
+    assert sealers == [a2.fingerprint, a1.fingerprint, a2.fingerprint, a1.fingerprint]
+    assert selectors.ledger_verify().intact
+    # the removed authority still holds its key: a block it seals is refused
+    ident = Identity.load_encrypted(a3.private_pem_encrypted, settings.LEDGER_AUTHORITY_PASSPHRASE)
+    b = Block.objects.get(height=5)
+    header = chain.Header(b.height, b.prev_hash, b.merkle_root, b.timestamp, a3.fingerprint, b.entry_count)
+    Block.objects.filter(pk=b.pk).update(authority=a3.fingerprint, signature=chain.seal(ident, header),
+                                         block_hash=header.block_hash())
+    report = selectors.ledger_verify()
+    assert not report.intact and report.block == 5 and "not an authority" in report.problem
