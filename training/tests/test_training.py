@@ -207,3 +207,33 @@ def test_a_hospital_refuses_a_global_model_that_differs_from_the_sealed_one(eage
     assert exp.status == "failed" and "hospital 1 refused the global model of round 1" in exp.error
     assert "do not use this model" in exp.error
     assert not HospitalUpdate.objects.filter(experiment=exp, round_no=2, hospital=1).exists()
+
+
+@pytest.mark.django_db
+def test_api_launches_an_experiment_with_the_settings_asked_for_and_refuses_bad_ones_storing_nothing(client, provider):
+    ds = services.dataset_create_builtin(name="pima")
+    client.force_login(provider)
+    url = reverse("api_training_experiments")
+    launch = {"name": "api run", "dataset": ds.pk, "model_kind": "logreg", "n_hospitals": 6, "rounds": 3, "seed": 4,
+              "partition": "dirichlet", "alpha": 0.3, "attack": "sign_flip", "malicious_fraction": 0.34,
+              "defense": "krum", "encrypted": True}
+    refused = [({"n_hospitals": 900}, "n_hospitals", "too few for 900 hospitals"),
+               ({"malicious_fraction": 0.6}, "malicious_fraction", "less than or equal to 0.49"),
+               ({"attack": "magic"}, "attack", "not a valid choice"),
+               ({"defense": "magic"}, "defense", "not a valid choice"),
+               ({"dataset": 999}, "dataset", "does not exist"),
+               ({"rounds": 0}, "rounds", "greater than or equal to 1")]
+    for change, field, message in refused:
+        r = client.post(url, {**launch, **change}, content_type="application/json")
+        assert r.status_code == 400, (change, r.status_code)
+        assert message in " ".join(r.json()["error"]["fields"][field]), r.json()
+    assert not Experiment.objects.exists()
+    r = client.post(url, launch, content_type="application/json")
+    assert r.status_code == 201
+    exp = Experiment.objects.get()
+    assert r.json()["id"] == exp.pk and r.json()["status"] == "queued"
+    assert (exp.owner, exp.dataset, exp.model_kind, exp.n_hospitals, exp.rounds, exp.seed) == (provider, ds, "logreg", 6, 3, 4)
+    assert (exp.partition, exp.alpha, exp.attack, exp.malicious_fraction) == ("dirichlet", 0.3, "sign_flip", 0.34)
+    assert exp.defense == "krum" and exp.encrypted is False  # only the verification defense runs under SMPC
+    cfg = selectors.round_config(exp)
+    assert (cfg.defense, cfg.attack, len(cfg.malicious), cfg.n_hospitals) == ("krum", "sign_flip", 2, 6)
