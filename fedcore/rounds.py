@@ -217,16 +217,20 @@ class RoundOutcome:
     seconds: float
 
 
-def check_signature(cfg: RoundConfig, u: LocalUpdate, round_no: int, seen: set[str]) -> tuple[bool, str]:
-    """Reject forged, re-addressed or replayed updates; the round goes on without them."""
+def check_signature(cfg: RoundConfig, u: LocalUpdate, round_no: int, seen: set[int]) -> tuple[bool, str]:
+    """Reject forged, re-addressed or replayed updates; the round goes on without them.
+
+    ``seen``: the hospitals whose update this round was accepted. A hospital has one update per
+    round; two hospitals that send the same vector (colluders) are each judged by the defense.
+    """
     if model_hash(u.vector) != u.update_hash:
         return False, "update does not match the hash it was signed with"
-    if u.update_hash in seen:
-        return False, "replayed update: the same update was already submitted this round"
+    if u.hospital in seen:
+        return False, "replayed update: this hospital already submitted an update this round"
     public = hospital_identity(cfg, u.hospital).public_pem
     if not verify_signature(public, binding(cfg, round_no, u.hospital, u.update_hash), u.signature):
         return False, "signature does not verify for this hospital, round and experiment"
-    seen.add(u.update_hash)
+    seen.add(u.hospital)
     return True, ""
 
 
@@ -260,7 +264,7 @@ def finish_round(cfg: RoundConfig, global_vector: np.ndarray, updates: list[Loca
     sink = sink or (lambda kind, payload: None)
     updates = sorted(updates, key=lambda u: u.hospital)
     apply_collusion(cfg, updates, round_no)
-    seen: set[str] = set()
+    seen: set[int] = set()
     sig = [check_signature(cfg, u, round_no, seen) for u in updates]
     for u, (ok, _) in zip(updates, sig, strict=True):
         sink("update", {"experiment": cfg.experiment, "round": round_no, "hospital": u.hospital,
