@@ -172,6 +172,15 @@ def test_reference_runs_give_the_accuracy_recovered(eager, client, provider):
     assert f"{u:.3f}" in page and f"{c:.3f}" in page and "Run the missing reference runs" not in page
     # asking again launches nothing more
     assert services.experiment_references(experiment=exp) == []
+    # the three finished runs in the results table and the bar chart, with their own scores
+    table = client.get(reverse("training:accuracy_results")).content.decode()
+    chart = client.get(reverse("training:accuracy_chart")).content.decode()
+    for e in (exp, clean, undefended):
+        e.refresh_from_db()
+        assert reverse("training:experiment_detail", args=[e.pk]) in table
+        assert f"{e.final['accuracy']:.3f}" in table and f"{e.centralised['accuracy']:.3f}" in table
+        assert f"#{e.pk}" in chart
+    assert 'aria-label="Test accuracy: centralised vs federated"' in chart and "No finished experiment" not in chart
 
 
 @pytest.mark.django_db
