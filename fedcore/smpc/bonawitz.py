@@ -15,7 +15,11 @@ shares) and a self-mask seed b_i. The rounds of the protocol, simulated in one p
    t shares the server removes the self-masks and re-derives the dropped clients' pair masks.
 
 The server learns only the sum of the survivors' inputs, as long as at least t clients
-respond. PRG = AES-256-CTR (cryptographically secure); inputs are fixed point in Z_2^64.
+respond. The threshold must exceed n/2 (both the server and every client check it): with
+t <= n/2 a server that tells two disjoint groups of t clients different stories about one
+client (survivor to one group, dropped to the other) collects both its self-mask seed and its
+mask key, and unmasks its input. For the same reason a client never reveals its own mask key.
+PRG = AES-256-CTR (cryptographically secure); inputs are fixed point in Z_2^64.
 Cost: O(n^2) key agreements and mask expansions per round, so it suits tens of clients.
 The semi-honest variant: key advertisements are not signed here.
 """
@@ -73,6 +77,7 @@ class BonawitzClient:
         """ShareKeys: one sealed envelope per client with its shares of our secrets."""
         self.directory = dict(directory)
         ids = sorted(self.directory)
+        _check_threshold(len(ids), threshold)
         key_shares = split_secret(self.mask_key.scalar, len(ids), threshold, rng)
         seed_shares = split_secret(self.self_seed, len(ids), threshold, rng)
         out = {}
@@ -114,6 +119,10 @@ class BonawitzClient:
             raise ValueError(
                 f"clients {sorted(survivors & dropped)} cannot be both survivors and dropped"
             )
+        if self.index in dropped:
+            raise ValueError(
+                f"client {self.index} refuses: it is online, so it cannot have dropped out"
+            )
         want = {j: "self_seed" for j in survivors} | {j: "mask_key" for j in dropped}
         clash = sorted(j for j, kind in want.items() if self.revealed.get(j, kind) != kind)
         if clash:
@@ -122,6 +131,17 @@ class BonawitzClient:
             )
         self.revealed.update(want)
         return {j: (kind, self.held[j][0 if kind == "mask_key" else 1]) for j, kind in want.items()}
+
+
+def _check_threshold(n: int, threshold: int) -> None:
+    """Only a threshold above n/2 keeps two disjoint groups of clients from each giving the
+    server a different secret of the same client (see the module doc)."""
+    low = max(2, n // 2 + 1)
+    if not low <= threshold <= n:
+        raise ValueError(
+            f"the threshold must be at least 2, above half the clients and at most all of "
+            f"them ({low}..{n} for {n} clients), got {threshold}"
+        )
 
 
 def pair_mask(
@@ -149,8 +169,7 @@ class MaskedAggregation:
         frac_bits: int = DEFAULT_FRAC_BITS,
         context: bytes = b"round",
     ) -> None:
-        if not 2 <= threshold <= n:
-            raise ValueError("the threshold must be between 2 and the number of clients")
+        _check_threshold(n, threshold)
         self.n, self.t, self.frac_bits = n, threshold, frac_bits
         rng = None if seed is None else np.random.default_rng(seed)
         self.clients = [BonawitzClient(i, context, rng) for i in range(n)]

@@ -146,3 +146,26 @@ def test_seeded_rounds_are_reproducible_and_unseeded_ones_are_fresh(inputs):
     )
     with pytest.raises(ValueError, match="threshold"):
         MaskedAggregation(3, 4)
+
+
+def test_a_threshold_of_half_the_clients_or_less_is_refused(inputs):
+    # with t <= n/2 a server lying about one client to two disjoint groups of t clients gets
+    # both its self-mask seed and its mask key, hence its input (the difference of two sums)
+    with pytest.raises(ValueError, match="above half"):
+        MaskedAggregation(5, 2)
+    with pytest.raises(ValueError, match="above half"):
+        MaskedAggregation(4, 2)
+    proto = _round()  # 5 clients, threshold 3
+    masked = {i: proto.masked_input(i, v) for i, v in enumerate(inputs)}
+    proto.aggregate(masked, responders=[0, 1, 2])
+    for responders in itertools.combinations(range(4), T):
+        with pytest.raises(ValueError):  # 4 now declared dropped: never enough fresh helpers
+            proto.aggregate({i: masked[i] for i in range(4)}, responders=responders)
+
+
+def test_a_client_never_reveals_its_own_mask_key():
+    proto = _round()
+    with pytest.raises(ValueError, match="online"):
+        proto.clients[4].unmask(survivors=[0, 1, 2, 3], dropped=[4])
+    with pytest.raises(ValueError, match="above half"):
+        proto.clients[0].share_keys(proto.directory, 2)
