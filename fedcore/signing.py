@@ -191,9 +191,13 @@ class SignedUpdate:
     @classmethod
     def from_dict(cls, d: Mapping[str, object]) -> SignedUpdate:
         try:
+            round_no = d["round_no"]
+            # int() would truncate 1.9 to round 1 and raise OverflowError on 1e999
+            if isinstance(round_no, bool) or not isinstance(round_no, (int, str)):
+                raise TypeError(f"round_no must be an integer, not {round_no!r}")
             return cls(
                 str(d["experiment"]),
-                int(d["round_no"]),
+                int(round_no),
                 str(d["hospital"]),
                 str(d["payload_sha256"]),
                 str(d["nonce"]),
@@ -304,7 +308,13 @@ class UpdateVerifier:
                 f"hospital {got[2]!r}; expected experiment {expected[0]!r}, round "
                 f"{expected[1]}, hospital {expected[2]!r}",
             )
-        if not hmac.compare_digest(hashlib.sha256(payload).hexdigest(), update.payload_sha256):
+        signed_hash = update.payload_sha256
+        # compare_digest raises TypeError on non-ASCII text: such a hash cannot match anyway
+        if not (
+            isinstance(signed_hash, str)
+            and signed_hash.isascii()
+            and hmac.compare_digest(hashlib.sha256(payload).hexdigest(), signed_hash)
+        ):
             raise E(
                 E.TAMPERED,
                 "tampered update: the payload does not match the SHA-256 that was signed",

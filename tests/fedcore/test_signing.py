@@ -173,6 +173,21 @@ def test_signed_update_serialises_and_fixed_nonce_reproduces():
         SignedUpdate.from_dict({"experiment": "x"})
 
 
+@pytest.mark.parametrize("round_no", [1e999, float("nan"), 1.9, None, True, [1]])
+def test_a_malformed_round_number_is_a_signing_error(round_no):
+    d = {**_signed().to_dict(), "round_no": round_no}
+    with pytest.raises(SigningError, match="malformed"):
+        SignedUpdate.from_dict(d)
+
+
+@pytest.mark.parametrize("signed_hash", ["é" * 64, "\ud800" * 64, ""])
+def test_a_malformed_signed_hash_is_reported_as_tampered(verifier, signed_hash):
+    bad = SignedUpdate.from_dict({**_signed().to_dict(), "payload_sha256": signed_hash})
+    assert _code(verifier, bad)[0] == VerificationError.TAMPERED
+    result = verifier.check(bad, PAYLOAD, experiment="exp", round_no=1, hospital="h1")
+    assert not result.ok and result.code == VerificationError.TAMPERED
+
+
 # --- envelopes ---------------------------------------------------------------------------
 
 AD = b"exp|round=1|party=2"
