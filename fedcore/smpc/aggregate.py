@@ -14,7 +14,9 @@ Precision: the update is encoded with f fractional bits and the public weights w
 exactly, so no truncation is needed. The result differs from sum(w_i * v_i) by at most
 sum_i (|w_i| * 2^-(f+1) + |v_i| * 2^-(w+1) + 2^-(f+w+2)), i.e. about 2^-17 * sum|w_i| at the
 defaults. The sum must stay below 2^(63-f-w) in magnitude (2^23 at the defaults); each
-hospital checks its own update against that bound before sharing it.
+hospital checks its own update against that bound before sharing it. The check is on the
+rounded ring values (sum_i |enc(w_i)| * |enc(v_i)| < 2^63), so an update just below the bound
+that rounds up cannot wrap the sum to the opposite sign.
 """
 
 from __future__ import annotations
@@ -50,8 +52,13 @@ def secure_weighted_sum(
     if any(np.shape(v) != shape for v in vectors):
         raise ValueError("all updates must have the same shape")
     w = np.asarray(weights, dtype=np.float64)
-    bound = 2.0 ** (63 - frac_bits - weight_frac_bits) / max(float(np.abs(w).sum()), 1.0)
     w_ring = encode(w, weight_frac_bits)
+    # |enc(v)| <= |v| 2^f + 1/2 < B - 1/2 with B = 2^63 / sum|enc(w)|: the ring sum is below 2^63
+    w_ring_total = sum(abs(int(x)) for x in w_ring.view(np.int64))
+    bound = min(
+        2.0 ** (63 - frac_bits - weight_frac_bits) / max(float(np.abs(w).sum()), 1.0),
+        (2.0**63 / max(w_ring_total, 1) - 1.0) / 2.0**frac_bits,
+    )
     rng = np.random.default_rng(seed)  # simulation: the hospitals' share keys, reproducibly
     acc = np.zeros((n_parties, *shape), dtype=U64)  # row p: party p's running sum
     shares = np.empty_like(acc)  # row p: party p's share of the current update

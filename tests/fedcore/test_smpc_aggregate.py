@@ -61,6 +61,16 @@ def test_secure_weighted_sum_keeps_the_shape_and_refuses_bad_input():
         secure_weighted_sum([np.array([np.nan, 1.0])], [1.0])
 
 
+def test_an_update_just_below_the_bound_is_refused_rather_than_wrapped():
+    # 2^23 - 2^-20 rounds to 2^39 at f = 16; times the weight 2^24 that is 2^63, which the
+    # ring reads as -2^63: the sum came out as -2^23
+    for vectors, weights in [([2.0**23 - 2.0**-20], [1.0]), ([2.0**23 - 2.0**-20] * 2, [0.5, 0.5])]:
+        with pytest.raises(OverflowError, match="update 0"):
+            secure_weighted_sum([np.array([v]) for v in vectors], weights)
+    ok = secure_weighted_sum([np.array([2.0**23 - 2.0**-15])], [1.0])
+    assert ok[0] == pytest.approx(2.0**23, rel=1e-9)
+
+
 # --- Bonawitz ------------------------------------------------------------------------------
 
 N, T = 5, 3
