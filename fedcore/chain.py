@@ -183,6 +183,32 @@ class AuthoritySet:
         return None
 
 
+VOTE_FIELDS = ("voter", "action", "subject", "at")
+
+
+def _vote_message(payload: dict) -> bytes:
+    return b"fedhealth-vote|" + canonical_json({k: payload.get(k) for k in VOTE_FIELDS})
+
+
+def sign_vote(identity: Identity, *, action: str, subject_pem: str, at: str) -> dict:
+    """A vote payload signed by the voter itself: the sealer of the block that carries it
+    cannot cast votes in other authorities' names."""
+    payload = {"voter": identity.fingerprint, "action": action, "subject": subject_pem, "at": at}
+    return {**payload, "signature": identity.sign(_vote_message(payload)).hex()}
+
+
+def vote_signed_by_voter(auth: AuthoritySet, payload: dict) -> bool:
+    """True iff the vote carries a valid signature of the current authority it names."""
+    voter = auth.by_fingerprint(payload.get("voter"))
+    signature = payload.get("signature")
+    if voter is None or not isinstance(signature, str):
+        return False
+    try:
+        return verify_signature(voter, _vote_message(payload), bytes.fromhex(signature))
+    except (ValueError, CanonicalError):
+        return False
+
+
 # --- verification of a whole chain -------------------------------------------------------
 
 @dataclass
@@ -230,12 +256,14 @@ class Report:
 def verify_chain(blocks: list[StoredBlock], genesis_authorities: list[str], *, expected_digest: dict | None = None) -> Report:
     """Re-hash every entry, rebuild every Merkle root, check links, heights, seals and turns.
 
-    Votes recorded in the chain (kind "vote": voter fingerprint, action, subject PEM) change
-    the authority set from the next block on.
+    Votes recorded in the chain (kind "vote": voter fingerprint, action, subject PEM, time, and
+    the voter's signature of those, see :func:`sign_vote`) change the authority set from the
+    next block on.
     """
     auth = AuthoritySet(list(genesis_authorities))
     prev, good_height, good_hash, n_entries = GENESIS_PREV, -1, GENESIS_PREV, 0
     digest_seen = expected_digest is None
+    votes_seen: set[str] = set()
 
     def broken(problem, block, entry=None):
         return Report(False, good_height, good_hash, n_entries, problem, block, entry)
@@ -277,6 +305,11 @@ def verify_chain(blocks: list[StoredBlock], genesis_authorities: list[str], *, e
         for e in b.entries:
             if e.kind == "vote":
                 p = json.loads(e.payload)
+                if not isinstance(p, dict) or not vote_signed_by_voter(auth, p):
+                    return broken("invalid vote: not signed by the authority it names", b.height, e.index)
+                if e.payload_hash in votes_seen:  # an appender stores each vote once
+                    return broken("invalid vote: replay of a vote already on the chain", b.height, e.index)
+                votes_seen.add(e.payload_hash)
                 try:
                     auth.apply_vote(p["voter"], p["action"], p["subject"])
                 except (ValueError, KeyError) as exc:

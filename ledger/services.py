@@ -112,14 +112,14 @@ def ledger_vote(*, voter: Authority, action: str, subject_pem: str, subject_name
         raise LedgerError(f"{voter.name} is not an active authority and cannot vote")
     if action not in ("add", "remove"):
         raise LedgerError("a vote adds or removes an authority")
-    fp = voter.fingerprint
-    payload = {"voter": fp, "action": action, "subject": subject_pem, "at": timezone.now().isoformat()}
+    identity = Identity.load_encrypted(voter.private_pem_encrypted, settings.LEDGER_AUTHORITY_PASSPHRASE)
+    payload = chain.sign_vote(identity, action=action, subject_pem=subject_pem, at=timezone.now().isoformat())
     ledger_append(entries=[("vote", payload)])
     active = [a.public_pem for a in _active_authorities()]
     auth = chain.AuthoritySet(active)
     for e in Entry.objects.filter(kind="vote").order_by("block__height", "index"):
         p = json.loads(e.payload)
-        if p["subject"] == subject_pem and p["action"] == action:
+        if p["subject"] == subject_pem and p["action"] == action and chain.vote_signed_by_voter(auth, p):
             try:
                 result = auth.apply_vote(p["voter"], p["action"], p["subject"])
             except ValueError:

@@ -35,3 +35,41 @@ def test_seal_and_votes():
     assert auth.apply_vote(b.fingerprint, "add", d.public_pem) == "added"
     with pytest.raises(ValueError, match="only a current authority"):
         auth.apply_vote(Identity.generate().fingerprint, "remove", a.public_pem)
+
+
+def _chain(blocks_spec):
+    """Blocks (sealer, [(kind, payload), ...]) linked from genesis, each sealed by its sealer."""
+    blocks, prev = [], chain.GENESIS_PREV
+    for height, (sealer, payloads) in enumerate(blocks_spec):
+        entries = [chain.StoredEntry(i, kind, chain.canonical_json(p).decode(), chain.entry_hash(kind, p))
+                   for i, (kind, p) in enumerate(payloads)]
+        header = chain.Header(height, prev, chain.merkle_root([e.payload_hash for e in entries]), "t",
+                              sealer.fingerprint, len(entries))
+        blocks.append(chain.StoredBlock(height, prev, header.merkle_root, "t", sealer.fingerprint,
+                                        chain.seal(sealer, header), header.block_hash(), len(entries), entries))
+        prev = header.block_hash()
+    return blocks
+
+
+def test_a_sealer_cannot_cast_votes_in_other_authorities_names():
+    a, b, c, mallory = (Identity.from_seed(s) for s in (b"a", b"b", b"c", b"mallory"))
+    genesis = [a.public_pem, b.public_pem, c.public_pem]
+    # a seals a block whose votes name b and c: adding mallory, who then seals in turn
+    forged = [("vote", {"voter": v.fingerprint, "action": "add", "subject": mallory.public_pem, "at": "t"})
+              for v in (b, c)]
+    report = chain.verify_chain(_chain([(a, forged), (b, []), (c, []), (mallory, [])]), genesis)
+    assert not report.intact and report.block == 0 and "not signed by the authority" in report.problem
+    # a's key signing in b's name does not help either
+    stolen = [("vote", {**chain.sign_vote(a, action="add", subject_pem=mallory.public_pem, at="t"),
+                        "voter": b.fingerprint})]
+    assert not chain.verify_chain(_chain([(a, stolen)]), genesis).intact
+    # votes signed by their voters go through, whoever seals them
+    signed = [("vote", chain.sign_vote(v, action="add", subject_pem=mallory.public_pem, at="t")) for v in (b, c)]
+    assert chain.verify_chain(_chain([(a, signed), (b, []), (c, []), (mallory, [])]), genesis).intact
+    # nor can a sealer replay a signed vote once its effect was undone
+    removal = [("vote", chain.sign_vote(v, action="remove", subject_pem=mallory.public_pem, at="t2"))
+               for v in (a, b, c)]
+    spec = [(a, signed), (b, []), (c, []), (mallory, []), (a, removal), (c, []), (a, signed)]
+    assert chain.verify_chain(_chain(spec[:6]), genesis).intact
+    report = chain.verify_chain(_chain(spec), genesis)
+    assert not report.intact and report.block == 6 and "replay" in report.problem
