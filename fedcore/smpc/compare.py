@@ -91,7 +91,9 @@ def greater_equal_zero(dealer: Dealer, x: Shared) -> Shared:
 
 
 def greater_than_zero(dealer: Dealer, x: Shared) -> Shared:
-    """Shares of [x > 0] = [-x < 0]."""
+    """Shares of [x > 0] = [-x < 0], for every x but the most negative ring value -2^63,
+    which is its own negation and so reads as positive (a fixed-point value of -2^47 at f = 16;
+    a logit never comes near it)."""
     return sign_bit(dealer, -x)
 
 
