@@ -254,6 +254,19 @@ def csv_text(data: bytes) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+def csv_delimiter(text: str) -> str:
+    """Comma, semicolon or tab: what csv.Sniffer finds in the first 20,000 characters, else the
+    one the header line holds most of."""
+    try:
+        return csv.Sniffer().sniff(text[:20000], delimiters=",;\t").delimiter
+    except csv.Error:
+        first_line = text.split("\n", 1)[0]
+        delimiter = max(",;\t", key=first_line.count)
+        if first_line.count(delimiter) == 0:
+            raise DataError("could not find the delimiter; use commas, semicolons or tabs between columns", row=1) from None
+        return delimiter
+
+
 def csv_rows(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
     """(line number, cells) of each record; a record the csv module cannot read is a DataError
     naming its line, not an exception from deep inside the parser."""
@@ -283,14 +296,7 @@ def read_csv_upload(data: bytes, target_column: str, *, max_bytes: int = 20_000_
     if len(data) > max_bytes:
         raise DataError(f"the file is larger than allowed; the limit is {format_size(max_bytes)}")
     text = csv_text(data)
-    first_line = text.split("\n", 1)[0]
-    try:
-        dialect = csv.Sniffer().sniff(text[:20000], delimiters=",;\t")
-        delimiter = dialect.delimiter
-    except csv.Error:
-        delimiter = max(",;\t", key=first_line.count)
-        if first_line.count(delimiter) == 0:
-            raise DataError("could not find the delimiter; use commas, semicolons or tabs between columns", row=1) from None
+    delimiter = csv_delimiter(text)
     rows = [cells for _, cells in csv_rows(text, delimiter)]
     while rows and not any(c.strip() for c in rows[-1]):
         rows.pop()

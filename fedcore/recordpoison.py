@@ -29,7 +29,16 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.svm import LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 
-from .data import Column, DataError, Table, class_label, csv_rows, csv_text, feature_value
+from .data import (
+    Column,
+    DataError,
+    Table,
+    class_label,
+    csv_delimiter,
+    csv_rows,
+    csv_text,
+    feature_value,
+)
 
 POISONED, BENIGN = "Poisoned", "Benign"
 MAX_TRAINING_ROWS = 5000
@@ -300,9 +309,7 @@ def read_records_csv(data: bytes, features: list[Column], target_name: str, clas
     if not data:
         raise DataError("the file is empty")
     text = csv_text(data)
-    first = text.split("\n", 1)[0]
-    delimiter = max(",;\t", key=first.count)
-    reader = csv_rows(text, delimiter)
+    reader = csv_rows(text, csv_delimiter(text))
     header = [h.strip() for h in next(reader, (1, []))[1]]
     needed = [*feature_names, target_name]
     missing = [c for c in needed if c not in header]
