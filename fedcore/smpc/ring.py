@@ -241,13 +241,18 @@ def bit_transpose(words: np.ndarray) -> np.ndarray:
     return a
 
 
+def packed_words(size: int) -> int:
+    """Words that hold ``size`` bits, 64 to a word."""
+    return -(-size // 64)
+
+
 def bit_slice(v: np.ndarray) -> np.ndarray:
     """Words (..., N) -> bit planes (..., W, 64) with W = ceil(N / 64): bit t of
     out[..., w, j] is bit j of v[..., 64w + t] (zero padding past N). Bit j of 64 elements
     then sits in one word, so one word operation works on bit j of all 64 at once."""
     v = np.asarray(v, dtype=U64)
     size = v.shape[-1]
-    padded = np.zeros((*v.shape[:-1], -(-size // 64) * 64), dtype=U64)
+    padded = np.zeros((*v.shape[:-1], packed_words(size) * 64), dtype=U64)
     padded[..., :size] = v
     return bit_transpose(padded.reshape(*v.shape[:-1], -1, 64))
 
@@ -369,7 +374,7 @@ class Dealer:
     def trunc_edabit(self, size: int, bits: int | None) -> tuple[Shared, Shared | None, np.ndarray]:
         """An :meth:`edabit` that is also a truncation pair: with it, additive shares of
         r >> bits (none when ``bits`` is None)."""
-        planes = self.random_words((self.n, -(-size // 64), 64))
+        planes = self.random_words((self.n, packed_words(size), 64))
         r = bit_unslice(xor_reconstruct(planes), size)
         return self.share(r), None if bits is None else self.share(r >> U64(bits)), planes
 
@@ -377,7 +382,7 @@ class Dealer:
     def dabit(self, size: int) -> tuple[Shared, np.ndarray]:
         """``size`` random bits, shared additively (n, size) and as XOR shares of the words
         that hold them 64 to a word (n, W), laid out as :func:`unpack_bits` reads them."""
-        words = self.random_words((self.n, -(-size // 64)))
+        words = self.random_words((self.n, packed_words(size)))
         return self.share(unpack_bits(xor_reconstruct(words), size)), words
 
     # -- online arithmetic ------------------------------------------------------------------
