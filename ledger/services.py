@@ -36,11 +36,35 @@ def ledger_init(*, authorities: int | None = None) -> list[Authority]:
     return existing
 
 
+def _chain_authorities() -> tuple[chain.AuthoritySet, dict[str, str | None]]:
+    """The authority set after the last block, derived exactly as :func:`chain.verify_chain`
+    derives it: the genesis authorities, then every vote on the chain in order through
+    :class:`chain.AuthoritySet` (so votes spent on a change that took effect never count
+    again). Also returns each vote's outcome by its payload hash."""
+    auth = chain.AuthoritySet(list(Authority.objects.filter(genesis=True).order_by("id")
+                                   .values_list("public_pem", flat=True)))
+    outcomes: dict[str, str | None] = {}
+    for payload, h in Entry.objects.filter(kind="vote").order_by("block__height", "index").values_list(
+            "payload", "payload_hash"):
+        p = json.loads(payload)
+        if isinstance(p, dict) and chain.vote_signed_by_voter(auth, p):
+            try:
+                outcomes[h] = auth.apply_vote(p["voter"], p["action"], p["subject"])
+            except (ValueError, KeyError):
+                continue
+    return auth, outcomes
+
+
 def _active_authorities() -> list[Authority]:
-    auths = list(Authority.objects.filter(active=True).order_by("id"))
-    if not auths:
-        auths = ledger_init()
-    return auths
+    """The current sealers in the chain's order (the in-turn sealer of height h is the h % n-th)."""
+    if not Authority.objects.filter(genesis=True).exists():
+        ledger_init()
+    auth, _ = _chain_authorities()
+    rows = {a.public_pem: a for a in Authority.objects.filter(public_pem__in=auth.authorities)}
+    missing = [pem for pem in auth.authorities if pem not in rows]
+    if missing:
+        raise LedgerError(f"{len(missing)} authority key(s) voted onto the chain have no authority record to seal with")
+    return [rows[pem] for pem in auth.authorities]
 
 
 def _index_fields(payload: dict) -> dict:
@@ -112,22 +136,12 @@ def ledger_vote(*, voter: Authority, action: str, subject_pem: str, subject_name
         raise LedgerError(f"{voter.name} is not an active authority and cannot vote")
     if action not in ("add", "remove"):
         raise LedgerError("a vote adds or removes an authority")
+    if not Authority.objects.filter(public_pem=subject_pem).exists():
+        raise LedgerError("the subject of a vote must be a registered authority key")
     identity = Identity.load_encrypted(voter.private_pem_encrypted, settings.LEDGER_AUTHORITY_PASSPHRASE)
     payload = chain.sign_vote(identity, action=action, subject_pem=subject_pem, at=timezone.now().isoformat())
     ledger_append(entries=[("vote", payload)])
-    active = [a.public_pem for a in _active_authorities()]
-    auth = chain.AuthoritySet(active)
-    for e in Entry.objects.filter(kind="vote").order_by("block__height", "index"):
-        p = json.loads(e.payload)
-        if p["subject"] == subject_pem and p["action"] == action and chain.vote_signed_by_voter(auth, p):
-            try:
-                result = auth.apply_vote(p["voter"], p["action"], p["subject"])
-            except ValueError:
-                continue
-            if result == "added":
-                Authority.objects.filter(public_pem=subject_pem).update(active=True)
-                return result
-            if result == "removed":
-                Authority.objects.filter(public_pem=subject_pem).update(active=False)
-                return result
-    return None
+    auth, outcomes = _chain_authorities()
+    Authority.objects.filter(public_pem__in=auth.authorities).exclude(active=True).update(active=True)
+    Authority.objects.exclude(public_pem__in=auth.authorities).exclude(active=False).update(active=False)
+    return outcomes.get(chain.entry_hash("vote", payload))

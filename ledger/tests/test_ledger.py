@@ -228,3 +228,54 @@ def test_a_majority_vote_removes_an_authority_whose_later_seals_are_then_refused
                                          block_hash=header.block_hash())
     report = selectors.ledger_verify()
     assert not report.intact and report.block == 5 and "not an authority" in report.problem
+
+
+def _candidate(settings, name):
+    ident = Identity.generate()
+    return Authority.objects.create(name=name, public_pem=ident.public_pem, fingerprint=ident.fingerprint,
+                                    private_pem_encrypted=ident.export_encrypted(settings.LEDGER_AUTHORITY_PASSPHRASE),
+                                    active=False)
+
+
+@pytest.mark.django_db
+def test_votes_of_an_earlier_change_do_not_count_again_after_it_took_effect(settings):
+    a1, a2, a3 = services.ledger_init(authorities=3)
+    a4 = _candidate(settings, "authority-4")
+    assert services.ledger_vote(voter=a1, action="add", subject_pem=a4.public_pem) is None
+    assert services.ledger_vote(voter=a2, action="add", subject_pem=a4.public_pem) == "added"
+    a4.refresh_from_db()
+    assert a4.active
+    assert services.ledger_vote(voter=a1, action="remove", subject_pem=a4.public_pem) is None
+    assert services.ledger_vote(voter=a2, action="remove", subject_pem=a4.public_pem) is None  # 2 of 4: no majority
+    assert services.ledger_vote(voter=a3, action="remove", subject_pem=a4.public_pem) == "removed"
+    a4.refresh_from_db()
+    assert not a4.active
+    # one new vote is one vote of three: the two add votes before the removal are spent
+    assert services.ledger_vote(voter=a1, action="add", subject_pem=a4.public_pem) is None
+    a4.refresh_from_db()
+    assert not a4.active
+    fill(4, 1)
+    report = selectors.ledger_verify()
+    assert report.intact, report.summary()
+    assert not Block.objects.filter(height__gt=5, authority=a4.fingerprint).exists()
+
+
+@pytest.mark.django_db
+def test_an_authority_added_again_seals_in_the_turn_the_chain_gives_it(settings):
+    a1, a2, a3 = services.ledger_init(authorities=3)
+    a4, a5 = _candidate(settings, "authority-4"), _candidate(settings, "authority-5")
+    for voter in (a1, a2):  # 2 of 3
+        services.ledger_vote(voter=voter, action="add", subject_pem=a4.public_pem)
+    for voter in (a1, a2, a3):  # 3 of 4
+        services.ledger_vote(voter=voter, action="add", subject_pem=a5.public_pem)
+    for voter in (a1, a2, a3):  # 3 of 5
+        services.ledger_vote(voter=voter, action="remove", subject_pem=a4.public_pem)
+    for voter in (a1, a2, a3):  # 3 of 4: a4 comes back, now after a5
+        services.ledger_vote(voter=voter, action="add", subject_pem=a4.public_pem)
+    assert set(Authority.objects.filter(active=True).values_list("name", flat=True)) == {
+        "authority-1", "authority-2", "authority-3", "authority-4", "authority-5"}
+    fill(5, 1)
+    report = selectors.ledger_verify()
+    assert report.intact, report.summary()
+    last_five = Block.objects.order_by("-height")[:5].values_list("authority", flat=True)
+    assert set(last_five) == {a.fingerprint for a in (a1, a2, a3, a4, a5)}
