@@ -118,10 +118,41 @@ def feldman_split(
     )
 
 
+def _commitment_problem(c) -> str | None:
+    """Why ``c`` is not an element of the order-q subgroup, or None if it is."""
+    if not isinstance(c, int) or isinstance(c, bool) or not 1 <= c < MODP_P:
+        return "is not a number in 1..p-1"
+    if pow(c, MODP_Q, MODP_P) != 1:
+        return "lies outside the order-q subgroup"
+    return None
+
+
+def check_commitments(commitments: Sequence[int], threshold: int | None = None) -> None:
+    """Raise :class:`ShareError` (the dealer's fault, no party named) unless there is one
+    commitment per coefficient (``threshold`` of them, when known) and each lies in the
+    order-q subgroup. A commitment off the subgroup (e.g. p - C_j) would make the correct
+    shares of some parties fail and so blame them for the dealer's cheating."""
+    if not commitments:
+        raise ShareError("the dealer published no commitments")
+    if threshold is not None and len(commitments) != threshold:
+        raise ShareError(f"the dealer published {len(commitments)} commitments where the threshold is {threshold}")
+    for j, c in enumerate(commitments):
+        problem = _commitment_problem(c)
+        if problem:
+            raise ShareError(f"the dealer cheated: commitment {j} {problem}")
+
+
 def feldman_verify(share: Share, commitments: Sequence[int]) -> bool:
-    """What each shareholder checks on receipt: g^s_i == prod_j C_j^(i^j) mod p."""
+    """What each shareholder checks on receipt: g^s_i == prod_j C_j^(i^j) mod p, with every
+    C_j in the order-q subgroup."""
+    return bool(commitments) and not any(_commitment_problem(c) for c in commitments) and _share_matches(
+        share, commitments
+    )
+
+
+def _share_matches(share: Share, commitments: Sequence[int]) -> bool:
     i, s = share
-    if not (1 <= i < MODP_Q and 0 <= s < MODP_Q) or not all(1 <= c < MODP_P for c in commitments):
+    if not (1 <= i < MODP_Q and 0 <= s < MODP_Q):
         return False
     expected = 1
     for j, c in enumerate(commitments):
@@ -129,15 +160,20 @@ def feldman_verify(share: Share, commitments: Sequence[int]) -> bool:
     return pow(MODP_G, s, MODP_P) == expected
 
 
-def feldman_reconstruct(shares: Sequence[Share], commitments: Sequence[int]) -> int:
+def feldman_reconstruct(
+    shares: Sequence[Share], commitments: Sequence[int], *, threshold: int | None = None
+) -> int:
     """The secret from at least t shares, each checked against the commitments first.
 
+    The commitments themselves are checked first (see :func:`check_commitments`; pass the
+    agreed ``threshold`` to check their count too): a bad one is the dealer's fault.
     Raises :class:`ShareError` naming every party whose share fails. When all of them fail,
     the commitments are the likelier culprit (the dealer), and the message says so.
     """
+    check_commitments(commitments, threshold)
     if len(shares) < len(commitments):
         raise ShareError(f"need {len(commitments)} shares (the threshold), got {len(shares)}")
-    bad = [i for i, s in shares if not feldman_verify((i, s), commitments)]
+    bad = [i for i, s in shares if not _share_matches((i, s), commitments)]
     if bad:
         names = ", ".join(f"party {i}" for i in bad)
         if len(bad) == len(shares):

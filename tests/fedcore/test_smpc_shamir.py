@@ -97,3 +97,24 @@ def test_feldman_detects_a_wrong_commitment_and_blames_the_dealer(feldman):
     with pytest.raises(ShareError, match="need 3 shares"):
         feldman_reconstruct(feldman.shares[:2], feldman.commitments)
     assert not feldman_verify((1, feldman.shares[0][1]), [0, *feldman.commitments[1:]])
+
+
+def test_feldman_blames_the_dealer_for_a_commitment_outside_the_order_q_subgroup(feldman):
+    wrong = list(feldman.commitments)
+    wrong[1] = MODP_P - wrong[1]  # order 2q: the shares of even-numbered parties would still verify
+    assert not feldman_verify(feldman.shares[1], wrong)
+    with pytest.raises(ShareError, match=r"dealer.*commitment 1 .*order-q subgroup") as info:
+        feldman_reconstruct(feldman.shares[:3], wrong)
+    assert info.value.parties == ()
+    for bad in (0, MODP_P, MODP_P + 1, "1"):
+        with pytest.raises(ShareError, match="dealer") as info:
+            feldman_reconstruct(feldman.shares[:3], [feldman.commitments[0], bad, feldman.commitments[2]])
+        assert info.value.parties == ()
+
+
+def test_feldman_refuses_a_commitment_list_that_does_not_fit_the_threshold(feldman):
+    with pytest.raises(ShareError, match="no commitments"):
+        feldman_reconstruct([(1, 0)], [])
+    with pytest.raises(ShareError, match="2 commitments where the threshold is 3"):
+        feldman_reconstruct(feldman.shares[:3], feldman.commitments[:2], threshold=3)
+    assert feldman_reconstruct(feldman.shares[:3], feldman.commitments, threshold=3) == 987654321
