@@ -89,6 +89,12 @@ def reconstruct_secret(shares: Sequence[Share], prime: int = PRIME) -> int:
     xs = [x for x, _ in shares]
     if not shares or len(set(xs)) != len(xs) or any(x % prime == 0 for x in xs):
         raise ShareError("need at least one share, with distinct non-zero indices")
+    first: dict[int, int] = {}
+    for x in xs:  # the field only sees indices modulo the prime: 1 and 1 + prime are one point
+        if x % prime in first:
+            raise ShareError(f"share indices {first[x % prime]} and {x} are the same point modulo the prime: "
+                             "need distinct non-zero indices", [first[x % prime], x])
+        first[x % prime] = x
     secret = 0
     for xj, yj in shares:
         num, den = 1, 1

@@ -118,3 +118,15 @@ def test_feldman_refuses_a_commitment_list_that_does_not_fit_the_threshold(feldm
     with pytest.raises(ShareError, match="2 commitments where the threshold is 3"):
         feldman_reconstruct(feldman.shares[:3], feldman.commitments[:2], threshold=3)
     assert feldman_reconstruct(feldman.shares[:3], feldman.commitments, threshold=3) == 987654321
+
+
+def test_share_indices_equal_modulo_the_prime_are_refused_as_duplicates():
+    shares = split_secret(42, 3, 2, np.random.default_rng(3))
+    (x1, y1), (x2, y2) = shares[0], shares[1]
+    for aliased in ([(x1, y1), (x1 + PRIME, y2)], [(x1, y1), (x1 - PRIME, y2)]):
+        with pytest.raises(ShareError, match="same point modulo the prime") as info:
+            reconstruct_secret(aliased)
+        assert info.value.parties == (aliased[0][0], aliased[1][0])
+    with pytest.raises(ShareError, match="distinct non-zero"):
+        reconstruct_secret([(PRIME, y1), (x2, y2)])
+    assert reconstruct_secret([(x1, y1), (x2 + PRIME, y2)]) == 42  # same point, no clash: still correct
