@@ -130,10 +130,16 @@ class Identity:
         )
 
 
+def _tidy_pem(pem: str) -> str:
+    """The PEM's lines without surrounding whitespace or blank lines, joined by "\n": the same
+    key pasted with CRLF line endings or stray spaces reads as the same text."""
+    return "\n".join(line.strip() for line in pem.splitlines() if line.strip())
+
+
 @functools.lru_cache(maxsize=4096)  # a verifier sees the same few keys again and again
 def _load_public(pem: str) -> ECC.EccKey:
     try:
-        key = ECC.import_key(pem)
+        key = ECC.import_key(_tidy_pem(pem))
     except (ValueError, IndexError, TypeError) as exc:
         raise SigningError("not a valid public key") from exc
     if key.curve not in _P256_NAMES:
@@ -141,9 +147,17 @@ def _load_public(pem: str) -> ECC.EccKey:
     return key.public_key()
 
 
+@functools.lru_cache(maxsize=4096)
 def public_fingerprint(public_pem: str) -> str:
-    """Short stable name of a public key (first 16 hex digits of SHA-256 of its PEM)."""
-    return hashlib.sha256(public_pem.strip().encode()).hexdigest()[:16]
+    """Short stable name of a public key: the first 16 hex digits of SHA-256 of its canonical
+    PEM (the key parsed and exported again, as :attr:`Identity.public_pem` writes it), so line
+    endings and whitespace do not change it, and fingerprints already sealed in ledger blocks
+    and votes stay what they were. Text that is not a public key is hashed as it stands."""
+    try:
+        canonical = _load_public(public_pem).export_key(format="PEM")
+    except (SigningError, TypeError, AttributeError):
+        canonical = public_pem
+    return hashlib.sha256(canonical.strip().encode()).hexdigest()[:16]
 
 
 def verify_signature(public_pem: str, data: bytes, signature: bytes) -> bool:

@@ -222,3 +222,37 @@ def test_envelope_is_bound_to_parties_direction_and_associated_data():
         open_from(ALICE.public_pem, BOB, env[:20], AD)
     with pytest.raises(SigningError, match="not a valid public key"):
         open_from("garbage", BOB, env, AD)
+
+
+def _respaced(pem: str) -> list[str]:
+    lines = pem.strip().splitlines()
+    return [
+        pem.replace("\n", "\r\n") + "\r\n",  # pasted into a web form
+        "\n" + pem + "\n\n",
+        "\n".join(f"  {line} " for line in lines),
+        "\n\n".join(lines),
+    ]
+
+
+def test_a_key_has_one_fingerprint_whatever_the_line_endings_and_whitespace_of_its_pem():
+    import hashlib
+
+    from fedcore.signing import public_fingerprint
+
+    pem = BOB.public_pem
+    # unchanged for the PEM FedHealth writes: fingerprints already sealed in chains stay valid
+    assert BOB.fingerprint == public_fingerprint(pem) == hashlib.sha256(pem.strip().encode()).hexdigest()[:16]
+    for variant in _respaced(pem):
+        assert variant != pem
+        assert public_fingerprint(variant) == BOB.fingerprint
+        assert verify_signature(variant, b"m", BOB.sign(b"m"))
+    assert public_fingerprint(ALICE.public_pem) != BOB.fingerprint
+    assert public_fingerprint(" not a key\n") == hashlib.sha256(b"not a key").hexdigest()[:16]  # as before
+
+
+def test_an_envelope_sealed_to_a_respaced_pem_of_the_recipient_opens():
+    for variant in _respaced(BOB.public_pem):
+        env = seal_for(variant, ALICE, b"share", b"round 3")
+        assert open_from(ALICE.public_pem, BOB, env, b"round 3") == b"share"
+    for variant in _respaced(ALICE.public_pem):  # the recipient holds a respaced PEM of the sender
+        assert open_from(variant, BOB, seal_for(BOB.public_pem, ALICE, b"share")) == b"share"
