@@ -129,7 +129,7 @@ def _append(prepared) -> list[Block]:
 
 
 @transaction.atomic
-def ledger_vote(*, voter: Authority, action: str, subject_pem: str, subject_name: str = "") -> str | None:
+def ledger_vote(*, voter: Authority, action: str, subject_pem: str) -> str | None:
     """Record a vote on the chain; when a strict majority of active authorities agrees the
     authority set changes (from the next block on)."""
     if not voter.active:

@@ -168,6 +168,7 @@ def test_authorities_change_by_majority_vote_on_chain(settings):
     assert Block.objects.filter(authority=new.fingerprint).exists()
     assert selectors.ledger_verify().intact
     new.refresh_from_db()
+    assert new.active
     with pytest.raises(services.LedgerError):
         services.ledger_vote(voter=Authority(name="x", active=False), action="add", subject_pem="")
 
