@@ -295,8 +295,7 @@ def finish_round(cfg: RoundConfig, global_vector: np.ndarray, updates: list[Loca
         if encrypted:
             from .smpc import secure_weighted_sum
 
-            delta = secure_weighted_sum([U[i] for i in accepted], list(counts / counts.sum()),
-                                        n_parties=cfg.n_parties, seed=cfg.seed * 1000 + round_no)
+            delta = secure_weighted_sum([U[i] for i in accepted], list(counts / counts.sum()), n_parties=cfg.n_parties)
         else:
             delta = fedavg(U[accepted], counts).vector
         new_global = global_vector + delta

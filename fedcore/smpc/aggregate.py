@@ -21,6 +21,7 @@ that rounds up cannot wrap the sum to the opposite sign.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 
 import numpy as np
@@ -35,7 +36,7 @@ def secure_weighted_sum(
     weights: Sequence[float],
     *,
     n_parties: int = 3,
-    seed: int = 0,
+    seed: int | None = None,
     frac_bits: int = DEFAULT_FRAC_BITS,
     weight_frac_bits: int = DEFAULT_WEIGHT_FRAC_BITS,
 ) -> np.ndarray:
@@ -43,6 +44,11 @@ def secure_weighted_sum(
 
     The weights are public (e.g. sample counts / total); the vectors are secret. Returns a
     float64 array shaped like the vectors.
+
+    Each hospital draws its share keys from the operating system's entropy (``secrets``), so
+    nobody can re-derive them from an experiment's seed. The opened sum does not depend on
+    the keys (the shares cancel exactly in the ring), so runs stay reproducible; ``seed``
+    fixes the keys only where the shares themselves must repeat.
     """
     if not vectors or len(vectors) != len(weights):
         raise ValueError("give one weight per update and at least one update")
@@ -59,7 +65,7 @@ def secure_weighted_sum(
         2.0 ** (63 - frac_bits - weight_frac_bits) / max(float(np.abs(w).sum()), 1.0),
         (2.0**63 / max(w_ring_total, 1) - 1.0) / 2.0**frac_bits,
     )
-    rng = np.random.default_rng(seed)  # simulation: the hospitals' share keys, reproducibly
+    rng = None if seed is None else np.random.default_rng(seed)
     acc = np.zeros((n_parties, *shape), dtype=U64)  # row p: party p's running sum
     shares = np.empty_like(acc)  # row p: party p's share of the current update
     for i, (v, wi) in enumerate(zip(vectors, w_ring, strict=True)):
@@ -69,7 +75,7 @@ def secure_weighted_sum(
                 f"update {i} has values beyond +-{bound:.3g} (or not finite); "
                 "its weighted sum would not fit the ring"
             )
-        keys = [rng.bytes(16) for _ in range(n_parties - 1)]
+        keys = [secrets.token_bytes(16) if rng is None else rng.bytes(16) for _ in range(n_parties - 1)]
         share_with_keys(encode(v, frac_bits), keys, out=shares)
         shares *= wi  # each party, locally: public weight times its share
         acc += shares

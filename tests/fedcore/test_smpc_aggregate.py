@@ -48,6 +48,17 @@ def test_secure_aggregation_equals_fedavg_within_the_bound():
     assert np.array_equal(got, secure_weighted_sum(list(U), list(w), seed=1))  # deterministic
 
 
+def test_share_keys_are_fresh_yet_the_opened_sum_repeats(monkeypatch):
+    from fedcore.smpc import aggregate
+
+    keys, real = [], aggregate.share_with_keys
+    monkeypatch.setattr(aggregate, "share_with_keys", lambda v, k, out: keys.append(tuple(k)) or real(v, k, out))
+    U = list(np.random.default_rng(4).normal(0, 0.5, (3, 50)))
+    first, second = secure_weighted_sum(U, [0.2, 0.3, 0.5]), secure_weighted_sum(U, [0.2, 0.3, 0.5])
+    assert np.array_equal(first, second)  # the shares cancel exactly, whatever the keys
+    assert len(keys) == 6 and len(set(keys)) == 6  # 2 keys per update, none repeated across runs
+
+
 def test_secure_weighted_sum_keeps_the_shape_and_refuses_bad_input():
     M = [np.ones((2, 3)), 2 * np.ones((2, 3))]
     assert secure_weighted_sum(M, [0.5, 0.25]).shape == (2, 3)
