@@ -17,6 +17,11 @@ logged in ``opened``. Each opening is one communication round in which every par
 share to every other party; ``rounds`` and ``bytes_sent`` count that online traffic (the
 offline dealer traffic and the input distribution are not counted).
 
+The dealer's generator is seeded, so that a run repeats exactly (a truncation's rounding
+depends on the dealer's mask): whoever knows the seed knows every mask, and so the secrets
+behind the opened values. That is what a one-process simulation gives; a deployment runs the
+dealer on its own machine with fresh secret randomness.
+
 Fixed-point products carry 2f fractional bits and are truncated with a dealer pair
 (r, r >> f): open c = z + r (uniform, so it hides z) and take (c >> f) - (r >> f). The result
 is z / 2^f rounded down or up (error at most 1 unit in the last place, 2^-f), except when
