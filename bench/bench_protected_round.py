@@ -1,7 +1,8 @@
 """Whole protected round vs plain FedAvg round, 20 hospitals, MLP on breast cancer.
 
 Run: .venv/bin/python bench/bench_protected_round.py [--hospitals 20] [--repeats 3]
-Prints a table and writes bench/results/protected_round.json.
+Prints a table and writes bench/results/protected_round.json. Plain and protected rounds
+alternate, and each figure is the median over the repeats.
 
 Protected = local training + signed updates + signature checks + verification of every update
 by encrypted inference on the secret-shared validation set (3 parties) + secure aggregation of
@@ -32,41 +33,35 @@ RESULTS = ROOT / "bench" / "results" / "protected_round.json"
 TARGET = 2.0
 
 
-def measure_plain(cfg: rounds.RoundConfig, fd: rounds.FederatedData, repeats: int) -> dict:
-    g = rounds.initial_vector(cfg)
-    train, server = [], []
-    for r in range(1, repeats + 1):
-        t0 = time.perf_counter()
-        vectors, counts = [], []
-        for h in range(cfg.n_hospitals):
-            X_h, y_h = fd.hospital(h)
-            w = train_local(cfg.spec, unflatten(cfg.spec, g), X_h, y_h, epochs=cfg.local_epochs,
-                            learning_rate=cfg.learning_rate, batch_size=cfg.batch_size, seed=r * 1000 + h)
-            vectors.append(flatten(w) - g)
-            counts.append(len(y_h))
-        t1 = time.perf_counter()
-        g + fedavg(vectors, counts).vector
-        t2 = time.perf_counter()
-        train.append(t1 - t0)
-        server.append(t2 - t1)
-    return {"local_training_s": statistics.median(train), "server_s": statistics.median(server),
-            "round_s": statistics.median(t + s for t, s in zip(train, server, strict=True))}
+def plain_round(cfg: rounds.RoundConfig, fd: rounds.FederatedData, g, r: int) -> tuple[float, float]:
+    """(local training, server) seconds of one plain round."""
+    t0 = time.perf_counter()
+    vectors, counts = [], []
+    for h in range(cfg.n_hospitals):
+        X_h, y_h = fd.hospital(h)
+        w = train_local(cfg.spec, unflatten(cfg.spec, g), X_h, y_h, epochs=cfg.local_epochs,
+                        learning_rate=cfg.learning_rate, batch_size=cfg.batch_size, seed=r * 1000 + h)
+        vectors.append(flatten(w) - g)
+        counts.append(len(y_h))
+    t1 = time.perf_counter()
+    g + fedavg(vectors, counts).vector
+    return t1 - t0, time.perf_counter() - t1
 
 
-def measure(cfg: rounds.RoundConfig, fd: rounds.FederatedData, repeats: int) -> dict:
-    g = rounds.initial_vector(cfg)
-    train, server = [], []
-    for r in range(1, repeats + 1):
-        t0 = time.perf_counter()
-        updates = [rounds.hospital_update(cfg, h, g, *fd.hospital(h), r) for h in range(cfg.n_hospitals)]
-        t1 = time.perf_counter()
-        X_root, y_root = fd.root
-        rounds.finish_round(cfg, g, updates, fd.X_val, fd.y_val, r, X_root=X_root, y_root=y_root)
-        t2 = time.perf_counter()
-        train.append(t1 - t0)
-        server.append(t2 - t1)
-    return {"local_training_s": statistics.median(train), "server_s": statistics.median(server),
-            "round_s": statistics.median(t + s for t, s in zip(train, server, strict=True))}
+def protected_round(cfg: rounds.RoundConfig, fd: rounds.FederatedData, g, r: int) -> tuple[float, float]:
+    """(local training with signing, server) seconds of one protected round."""
+    t0 = time.perf_counter()
+    updates = [rounds.hospital_update(cfg, h, g, *fd.hospital(h), r) for h in range(cfg.n_hospitals)]
+    t1 = time.perf_counter()
+    X_root, y_root = fd.root
+    rounds.finish_round(cfg, g, updates, fd.X_val, fd.y_val, r, X_root=X_root, y_root=y_root)
+    return t1 - t0, time.perf_counter() - t1
+
+
+def summary(times: list[tuple[float, float]]) -> dict:
+    return {"local_training_s": statistics.median(t for t, _ in times),
+            "server_s": statistics.median(s for _, s in times),
+            "round_s": statistics.median(t + s for t, s in times)}
 
 
 def main() -> None:
@@ -77,8 +72,15 @@ def main() -> None:
     table = data.load_builtin("breast_cancer")
     fd = rounds.prepare(table, a.hospitals, seed=0)
     spec = ModelSpec("mlp", table.X.shape[1], 2)
-    plain = measure_plain(rounds.RoundConfig(spec=spec, n_hospitals=a.hospitals, defense="none"), fd, a.repeats)
-    prot = measure(rounds.RoundConfig(spec=spec, n_hospitals=a.hospitals, defense="verification", encrypted=True), fd, a.repeats)
+    plain_cfg = rounds.RoundConfig(spec=spec, n_hospitals=a.hospitals, defense="none")
+    prot_cfg = rounds.RoundConfig(spec=spec, n_hospitals=a.hospitals, defense="verification", encrypted=True)
+    g = rounds.initial_vector(plain_cfg)
+    protected_round(prot_cfg, fd, g, 0)  # warm-up: imports, key derivation, caches
+    plain_times, prot_times = [], []
+    for r in range(1, a.repeats + 1):  # interleaved, so that a change in the machine's load hits both
+        plain_times.append(plain_round(plain_cfg, fd, g, r))
+        prot_times.append(protected_round(prot_cfg, fd, g, r))
+    plain, prot = summary(plain_times), summary(prot_times)
     result = {
         "hospitals": a.hospitals, "validation_rows": int(len(fd.y_val)), "model": "MLP 30-64-32-1", "parties": 3,
         "plain": plain, "protected": prot,
