@@ -78,15 +78,22 @@ def _min_rows_needed(n_hospitals: int) -> int:
     return n_hospitals * 2
 
 
+def _training_rows(dataset: Dataset, seed: int) -> int:
+    """Rows in the training pool the hospitals share: the stratified split that the rounds use
+    (``rounds.prepare``) keeps at least one row of each class for validation and for test, so a
+    small or rare class leaves fewer than 65% of the rows for training."""
+    return len(fdata.holdout_split(selectors.dataset_table(dataset).y, seed=seed).train)
+
+
 @transaction.atomic
 def experiment_create(*, name: str, dataset: Dataset, owner=None, model_kind: str = "mlp", n_hospitals: int = 10,
                       rounds_: int = 10, partition: str = "iid", alpha: float = 0.5, local_epochs: int = 2,
                       learning_rate: float = 0.01, batch_size: int = 32, seed: int = 0, attack: str = "none",
                       malicious_fraction: float = 0.0, defense: str = "verification", encrypted: bool = True,
                       launch: bool = True) -> Experiment:
-    train_rows = int(dataset.n_rows * 0.65)
+    train_rows = _training_rows(dataset, seed)
     if train_rows < _min_rows_needed(n_hospitals):
-        raise ValidationError({"n_hospitals": f"{dataset.name} has about {train_rows} training rows: too few for {n_hospitals} hospitals (2 rows each at least)."})
+        raise ValidationError({"n_hospitals": f"{dataset.name} has {train_rows} training rows: too few for {n_hospitals} hospitals (2 rows each at least)."})
     if attack == "none":
         malicious_fraction = 0.0
     spec = ModelSpec(model_kind, dataset.n_features, len(dataset.class_names))

@@ -246,3 +246,25 @@ def test_api_launches_an_experiment_with_the_settings_asked_for_and_refuses_bad_
     assert exp.defense == "krum" and exp.encrypted is False  # only the verification defense runs under SMPC
     cfg = selectors.round_config(exp)
     assert (cfg.defense, cfg.attack, len(cfg.malicious), cfg.n_hospitals) == ("krum", "sign_flip", 2, 6)
+
+
+# two rows of each rare class: the stratified split keeps one for validation and one for test, so
+# the training pool is smaller than 65% of the rows
+RARE_CLASSES_CSV = "a,b,y\n" + "".join(
+    f"{i % 11},{(i * 7) % 13},{'rare1' if i < 2 else 'rare2' if i < 4 else 'common'}\n" for i in range(40))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_launch_refuses_more_hospitals_than_the_real_training_split_can_give_rows(eager, client, provider):
+    ds = services.dataset_create_upload(name="rare classes", content=RARE_CLASSES_CSV.encode(), target_column="y",
+                                        max_bytes=10**6)
+    client.force_login(provider)
+    r = client.post(reverse("training:experiment_create"), {
+        "name": "13 hospitals", "dataset": ds.pk, "model_kind": "mlp", "n_hospitals": 13, "rounds": 1, "partition": "iid",
+        "alpha": 0.5, "local_epochs": 1, "learning_rate": 0.01, "batch_size": 32, "seed": 0, "attack": "none",
+        "malicious_fraction": 0, "defense": "verification"})
+    assert r.status_code == 200 and "24 training rows: too few for 13 hospitals" in html.unescape(r.content.decode())
+    assert not Experiment.objects.exists()
+    exp = services.experiment_create(name="12 hospitals", dataset=ds, n_hospitals=12, rounds_=1, seed=0)
+    exp.refresh_from_db()
+    assert exp.status == "finished", exp.error
