@@ -204,9 +204,13 @@ def round_finish(*, experiment_id: int, round_no: int) -> None:
     exp = Experiment.objects.select_related("dataset").get(pk=experiment_id)
     if exp.status != Experiment.Status.RUNNING or round_no != exp.current_round:
         return  # a late or redelivered task: that round was recorded already
+    if not Round.objects.filter(experiment=exp, number=round_no, status=Round.Status.AGGREGATING).exists():
+        return  # the round is still training (a stray or replayed task): its last update enqueues this
     staged = list(HospitalUpdate.objects.filter(experiment=exp, round_no=round_no).order_by("hospital"))
     if any(not u.vector for u in staged):
         return  # another delivery of this task recorded the round (and cleared the vectors) meanwhile
+    if len(staged) < exp.n_hospitals:
+        return  # never seal a round without every hospital's update
     cfg = selectors.round_config(exp)
     fed = selectors.federated_data(exp)
     updates = [rounds.LocalUpdate(u.hospital, np.frombuffer(bytes(u.vector), dtype="<f8").copy(), u.n_samples,
@@ -220,7 +224,7 @@ def round_finish(*, experiment_id: int, round_no: int) -> None:
     with transaction.atomic():
         rnd = Round.objects.select_for_update().get(experiment=exp, number=round_no)
         exp = Experiment.objects.select_for_update().get(pk=experiment_id)
-        if rnd.status == Round.Status.FINISHED or exp.status != Experiment.Status.RUNNING:
+        if rnd.status != Round.Status.AGGREGATING or exp.status != Experiment.Status.RUNNING:
             return  # a redelivered task: the round was recorded already
         ledger_append(entries=entries)
         update_records_store(experiment_id=exp.pk, round_no=round_no, records=[r.to_dict() for r in outcome.records])

@@ -10,6 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from fedcore.data import format_size
+from ledger.models import Entry
 from ledger.selectors import ledger_verify
 from poisoning.models import UpdateRecord
 from training import selectors, services
@@ -268,3 +269,28 @@ def test_launch_refuses_more_hospitals_than_the_real_training_split_can_give_row
     exp = services.experiment_create(name="12 hospitals", dataset=ds, n_hospitals=12, rounds_=1, seed=0)
     exp.refresh_from_db()
     assert exp.status == "finished", exp.error
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_aggregation_delivered_before_its_round_is_complete_records_nothing():
+    # a stray round_finish (a message replayed or sent by hand) must not seal a round with the
+    # updates staged so far: the round is recorded once, with every hospital
+    ds = services.dataset_create_builtin(name="breast_cancer")
+    exp = services.experiment_create(name="early", dataset=ds, n_hospitals=4, rounds_=2, seed=1, launch=False)
+    services.experiment_start(experiment_id=exp.pk)  # the fanned-out tasks go to the broker, unconsumed
+    services.round_finish(experiment_id=exp.pk, round_no=1)  # nothing staged yet
+    for h in range(3):
+        services.round_train_hospital(experiment_id=exp.pk, round_no=1, hospital=h)
+    services.round_finish(experiment_id=exp.pk, round_no=1)  # three of four staged
+    exp.refresh_from_db()
+    assert (exp.status, exp.current_round, exp.error) == ("running", 1, "")
+    assert Round.objects.get(experiment=exp, number=1).status == "training"
+    assert not UpdateRecord.objects.filter(experiment=exp).exists()
+    assert not Entry.objects.filter(experiment=exp.ledger_key).exists()
+    services.round_train_hospital(experiment_id=exp.pk, round_no=1, hospital=3)
+    services.round_finish(experiment_id=exp.pk, round_no=1)
+    exp.refresh_from_db()
+    assert (exp.status, exp.current_round) == ("running", 2)
+    assert UpdateRecord.objects.filter(experiment=exp, round_no=1).count() == 4
+    assert Entry.objects.filter(experiment=exp.ledger_key, kind="global_model").count() == 1
+    assert ledger_verify().intact
