@@ -36,13 +36,12 @@ def ledger_init(*, authorities: int | None = None) -> list[Authority]:
     return existing
 
 
-def _chain_authorities() -> tuple[chain.AuthoritySet, dict[str, str | None]]:
+def _chain_authorities(authorities: list[Authority]) -> tuple[chain.AuthoritySet, dict[str, str | None]]:
     """The authority set after the last block, derived exactly as :func:`chain.verify_chain`
-    derives it: the genesis authorities, then every vote on the chain in order through
-    :class:`chain.AuthoritySet` (so votes spent on a change that took effect never count
-    again). Also returns each vote's outcome by its payload hash."""
-    auth = chain.AuthoritySet(list(Authority.objects.filter(genesis=True).order_by("id")
-                                   .values_list("public_pem", flat=True)))
+    derives it: the genesis authorities (of ``authorities``, every row in id order), then every
+    vote on the chain in order through :class:`chain.AuthoritySet` (so votes spent on a change
+    that took effect never count again). Also returns each vote's outcome by its payload hash."""
+    auth = chain.AuthoritySet([a.public_pem for a in authorities if a.genesis])
     outcomes: dict[str, str | None] = {}
     for payload, h in Entry.objects.filter(kind="vote").order_by("block__height", "index").values_list(
             "payload", "payload_hash"):
@@ -56,11 +55,13 @@ def _chain_authorities() -> tuple[chain.AuthoritySet, dict[str, str | None]]:
 
 
 def _active_authorities() -> list[Authority]:
-    """The current sealers in the chain's order (the in-turn sealer of height h is the h % n-th)."""
-    if not Authority.objects.filter(genesis=True).exists():
-        ledger_init()
-    auth, _ = _chain_authorities()
-    rows = {a.public_pem: a for a in Authority.objects.filter(public_pem__in=auth.authorities)}
+    """The current sealers in the chain's order (the in-turn sealer of height h is the h % n-th).
+    Two queries per append: the authority rows (a handful) and the votes (usually none)."""
+    authorities = list(Authority.objects.order_by("id"))
+    if not any(a.genesis for a in authorities):
+        authorities = ledger_init()
+    auth, _ = _chain_authorities(authorities)
+    rows = {a.public_pem: a for a in authorities}
     missing = [pem for pem in auth.authorities if pem not in rows]
     if missing:
         raise LedgerError(f"{len(missing)} authority key(s) voted onto the chain have no authority record to seal with")
@@ -141,7 +142,7 @@ def ledger_vote(*, voter: Authority, action: str, subject_pem: str) -> str | Non
     identity = Identity.load_encrypted(voter.private_pem_encrypted, settings.LEDGER_AUTHORITY_PASSPHRASE)
     payload = chain.sign_vote(identity, action=action, subject_pem=subject_pem, at=timezone.now().isoformat())
     ledger_append(entries=[("vote", payload)])
-    auth, outcomes = _chain_authorities()
+    auth, outcomes = _chain_authorities(list(Authority.objects.order_by("id")))
     Authority.objects.filter(public_pem__in=auth.authorities).exclude(active=True).update(active=True)
     Authority.objects.exclude(public_pem__in=auth.authorities).exclude(active=False).update(active=False)
     return outcomes.get(chain.entry_hash("vote", payload))
