@@ -173,6 +173,10 @@ def round_train_hospital(*, experiment_id: int, round_no: int, hospital: int) ->
         u = rounds.hospital_update(cfg, hospital, received, *fed.hospital(hospital), round_no)
         try:
             with transaction.atomic():
+                # cancelled or failed while this hospital trained: its update is not staged
+                if not Experiment.objects.select_for_update().filter(
+                        pk=experiment_id, status=Experiment.Status.RUNNING, current_round=round_no).exists():
+                    return
                 HospitalUpdate.objects.create(
                     experiment=exp, round_no=round_no, hospital=hospital, vector=u.vector.astype("<f8").tobytes(),
                     n_samples=u.n_samples, malicious=u.malicious, attack=u.attack, update_hash=u.update_hash,
@@ -293,15 +297,24 @@ def experiment_serve(*, experiment: Experiment) -> None:
     Experiment.objects.filter(pk=experiment.pk).update(served_since=timezone.now())
 
 
-def experiment_cancel(*, experiment: Experiment) -> bool:
-    updated = Experiment.objects.filter(pk=experiment.pk, status__in=Experiment.ACTIVE).update(
-        status=Experiment.Status.CANCELLED, finished=timezone.now())
+def _stop(experiment_id: int, **fields) -> bool:
+    """End an active experiment; the updates staged for its unrecorded round go with it (a
+    recorded round keeps its rows, whose vectors were cleared when it was aggregated)."""
+    with transaction.atomic():
+        updated = Experiment.objects.filter(pk=experiment_id, status__in=Experiment.ACTIVE).update(
+            finished=timezone.now(), **fields)
+        if updated:
+            recorded = Round.objects.filter(experiment_id=experiment_id, status=Round.Status.FINISHED).values("number")
+            HospitalUpdate.objects.filter(experiment_id=experiment_id).exclude(round_no__in=recorded).delete()
     return bool(updated)
 
 
+def experiment_cancel(*, experiment: Experiment) -> bool:
+    return _stop(experiment.pk, status=Experiment.Status.CANCELLED)
+
+
 def experiment_fail(*, experiment_id: int, error: str) -> None:
-    Experiment.objects.filter(pk=experiment_id, status__in=Experiment.ACTIVE).update(
-        status=Experiment.Status.FAILED, error=error[:2000], finished=timezone.now())
+    _stop(experiment_id, status=Experiment.Status.FAILED, error=error[:2000])
 
 
 def experiments_resume() -> int:

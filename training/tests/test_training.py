@@ -294,3 +294,24 @@ def test_an_aggregation_delivered_before_its_round_is_complete_records_nothing()
     assert UpdateRecord.objects.filter(experiment=exp, round_no=1).count() == 4
     assert Entry.objects.filter(experiment=exp.ledger_key, kind="global_model").count() == 1
     assert ledger_verify().intact
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancelling_discards_the_staged_updates_and_a_late_hospital_stores_nothing(monkeypatch):
+    ds = services.dataset_create_builtin(name="breast_cancer")
+    exp = services.experiment_create(name="stop", dataset=ds, n_hospitals=4, rounds_=2, seed=1, launch=False)
+    services.experiment_start(experiment_id=exp.pk)  # the fanned-out tasks go to the broker, unconsumed
+    for h in range(2):
+        services.round_train_hospital(experiment_id=exp.pk, round_no=1, hospital=h)
+    assert HospitalUpdate.objects.filter(experiment=exp).count() == 2
+    real = services.rounds.hospital_update
+
+    def cancelled_while_training(*args, **kwargs):  # the provider presses Cancel meanwhile
+        services.experiment_cancel(experiment=exp)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(services.rounds, "hospital_update", cancelled_while_training)
+    services.round_train_hospital(experiment_id=exp.pk, round_no=1, hospital=2)
+    exp.refresh_from_db()
+    assert exp.status == "cancelled" and exp.hospitals_done == 2
+    assert not HospitalUpdate.objects.filter(experiment=exp).exists()
