@@ -51,9 +51,13 @@ def krum_scores(U: np.ndarray, n_malicious: int) -> np.ndarray:
     """Blanchard et al. 2017: sum of squared distances to the k - f - 2 nearest neighbours."""
     k = len(U)
     m = max(1, k - n_malicious - 2)
+    if k == 1:
+        return np.zeros(1)
     D = pairwise_sq_distances(U)
-    D_sorted = np.partition(D, min(m, k - 1), axis=1)[:, 1 : m + 1] if k > 1 else D
-    return D_sorted.sum(axis=1)
+    # each update's own zero distance is left out explicitly: np.partition does not order the
+    # values before its kth, so dropping column 0 could drop a neighbour and keep the zero
+    np.fill_diagonal(D, np.inf)
+    return np.partition(D, m - 1, axis=1)[:, :m].sum(axis=1)
 
 
 def krum(U, n_malicious: int = 0, sample_counts=None) -> AggregationResult:

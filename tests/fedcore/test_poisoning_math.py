@@ -174,3 +174,15 @@ def test_large_honest_hospitals_are_not_flagged_in_a_skewed_clean_run():
     cfg = rounds.RoundConfig(spec=ModelSpec("logreg", table.X.shape[1], 2), n_hospitals=10, defense="verification", seed=0)
     records = [r for o in rounds.run_experiment(cfg, fd, 6) for r in o.records]
     assert all(r.status == BENIGN for r in records), [r.reason for r in records if r.status != BENIGN][:3]
+
+
+def test_krum_scores_sum_the_nearest_others_with_many_hospitals():
+    # np.partition leaves the values before its kth unordered from 257 values on: the score
+    # must still leave out the update itself, not one of its neighbours
+    U = np.random.default_rng(5).normal(size=(300, 20))
+    f = 40
+    D = pairwise_sq_distances(U)
+    m = len(U) - f - 2
+    expected = np.array([np.sort(np.delete(D[i], i))[:m].sum() for i in range(len(U))])
+    np.testing.assert_allclose(agg.krum_scores(U, f), expected, rtol=1e-12)
+    assert agg.krum(U, f).selected[np.argmin(expected)]
