@@ -266,7 +266,8 @@ def train_detectors(table: Table, *, fraction: float = 0.2, seed: int = 0, max_r
     ps = poison_records(X, y, table.n_classes, fraction=fraction, seed=seed)
     idx_train, idx_test = train_test_split(np.arange(len(y)), test_size=0.3, random_state=seed, stratify=ps.poisoned)
     feats = RecordFeatures(table.n_classes)
-    F_train = feats.fit(ps.X[idx_train], ps.diagnosis[idx_train], seed=seed, clean_X=X)
+    # the clean ranges of the training rows only: a test row must not widen the range it is judged against
+    F_train = feats.fit(ps.X[idx_train], ps.diagnosis[idx_train], seed=seed, clean_X=X[idx_train])
     F_test = feats.transform(ps.X[idx_test], ps.diagnosis[idx_test])
     t_train, t_test = ps.poisoned[idx_train].astype(int), ps.poisoned[idx_test].astype(int)
     scores, fitted = {}, {}

@@ -141,3 +141,19 @@ def test_reasons_argue_for_the_verdict_never_against_it(biopsy, report):
                     seen["Benign with a sign"] += 1
                     assert "but the record as a whole fits typical" in r or "not enough on its own to flag" in r, r
     assert all(seen.values()), seen
+
+
+def test_observed_ranges_come_from_the_training_rows_only():
+    # a held-out record's clean values must not set the range it is then tested against, or no
+    # benign test record can ever lie outside it and the reported scores are optimistic
+    from sklearn.model_selection import train_test_split
+
+    table = data.load_builtin("breast_cancer")
+    report = train_detectors(table, fraction=0.2, seed=0, names=("logistic_regression",))
+    ps = poison_records(table.X, table.y, table.n_classes, fraction=0.2, seed=0)
+    idx_train, idx_test = train_test_split(np.arange(len(table.y)), test_size=0.3, random_state=0, stratify=ps.poisoned)
+    feats = report.detector.features
+    np.testing.assert_array_equal(feats.low, table.X[idx_train].min(axis=0))
+    np.testing.assert_array_equal(feats.high, table.X[idx_train].max(axis=0))
+    benign_test = idx_test[~ps.poisoned[idx_test]]
+    assert (feats.out_of_range(table.X[benign_test]).max(axis=1) > 0).any()
