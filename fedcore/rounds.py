@@ -269,10 +269,13 @@ def finish_round(cfg: RoundConfig, global_vector: np.ndarray, updates: list[Loca
     for u, (ok, _) in zip(updates, sig, strict=True):
         sink("update", {"experiment": cfg.experiment, "round": round_no, "hospital": u.hospital,
                         "update_hash": u.update_hash, "n_samples": u.n_samples, "signature_ok": ok})
-    U = np.array([u.vector for u in updates])
+    # NaN or infinity would make every score NaN (and pass every threshold) or stop the round:
+    # such an update is rejected like a forged one, and scored as if it were zero
+    finite = np.array([bool(np.isfinite(u.vector).all()) for u in updates])
+    U = np.array([u.vector if ok else np.zeros_like(u.vector) for u, ok in zip(updates, finite, strict=True)])
     norms = np.linalg.norm(U, axis=1)
     cosines = _mean_cosines(U)
-    candidates = [unflatten(cfg.spec, global_vector + u.vector) for u in updates]
+    candidates = [unflatten(cfg.spec, global_vector + v) for v in U]
     encrypted = cfg.encrypted and cfg.defense == "verification"
     # an honest update grows with the local steps taken (epochs x batches): compare norms per step,
     # so that large hospitals are not mistaken for boosted ones
@@ -281,12 +284,12 @@ def finish_round(cfg: RoundConfig, global_vector: np.ndarray, updates: list[Loca
         cfg.spec, candidates, X_val, y_val, encrypted=encrypted, norms=norms / steps, n_parties=cfg.n_parties,
         seed=cfg.seed * 1000 + round_no,
         reference=unflatten(cfg.spec, global_vector) if cfg.defense == "verification" else None)
-    valid = np.array([ok for ok, _ in sig])
+    valid = np.array([ok for ok, _ in sig]) & finite
     status, aggregated, robust_delta = _defend(cfg, U, valid, verdicts, global_vector, X_root, y_root)
     for i, (ok, why) in enumerate(sig):
-        if not ok:
+        if not valid[i]:
             status[i], aggregated[i] = POISONED, False
-            verdicts[i].reason = "rejected: " + why
+            verdicts[i].reason = "rejected: " + (why if not ok else "the update holds values that are not finite numbers")
     accepted = np.flatnonzero(aggregated)
     if len(accepted) == 0:
         new_global = global_vector.copy()
@@ -306,7 +309,7 @@ def finish_round(cfg: RoundConfig, global_vector: np.ndarray, updates: list[Loca
         v = verdicts[i]
         rec = UpdateRecord(u.hospital, round_no, u.malicious, u.attack, v.accuracy, v.loss, float(norms[i]),
                            float(cosines[i]), status[i], bool(aggregated[i]), encrypted, v.seconds, sig[i][0],
-                           v.reason if cfg.defense == "verification" or not sig[i][0] else _robust_reason(cfg, status[i]),
+                           v.reason if cfg.defense == "verification" or not valid[i] else _robust_reason(cfg, status[i]),
                            u.update_hash)
         records.append(rec)
         sink("verdict", {"experiment": cfg.experiment, "round": round_no, "hospital": u.hospital,

@@ -177,3 +177,23 @@ def test_secure_aggregation_weights_each_accepted_update_by_its_hospitals_sample
     # the opened weighted sum equals FedAvg up to the fixed-point error (about 2^-17)
     assert np.abs((enc.global_vector - g) - weighted).max() <= 2.0**-16
     assert np.abs(enc.global_vector - plain.global_vector).max() <= 2.0**-16
+
+
+@pytest.mark.parametrize("encrypted, defense", [(False, "verification"), (True, "verification"), (False, "krum"),
+                                                (False, "none")])
+def test_an_update_with_nan_or_infinity_is_rejected_and_the_round_goes_on(setup, encrypted, defense):
+    _, data = setup
+    c = cfg(encrypted=encrypted, defense=defense)
+    g = rounds.initial_vector(c)
+    ups = [rounds.hospital_update(c, h, g, *data.hospital(h), 1) for h in range(6)]
+    for h, bad in ((2, np.nan), (4, np.inf)):
+        ups[h].vector = ups[h].vector.copy()
+        ups[h].vector[0] = bad
+        rounds.sign(c, ups[h], 1)  # validly signed by its hospital: the values are the problem
+    out = rounds.finish_round(c, g, ups, data.X_val, data.y_val, 1)
+    assert np.isfinite(out.global_vector).all()
+    for r in out.records:
+        rejected = r.hospital in (2, 4)
+        assert r.signature_ok and not (rejected and r.aggregated)
+        assert ("not finite numbers" in r.reason) is rejected and np.isfinite([r.update_norm, r.val_loss]).all()
+    assert sum(r.aggregated for r in out.records) == (1 if defense == "krum" else 4)
