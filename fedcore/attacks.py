@@ -87,8 +87,14 @@ def scaling(update: np.ndarray, factor: float = 10.0, **_) -> np.ndarray:
 
 
 def alie_z(n_clients: int, n_malicious: int) -> float:
-    """Baruch et al.: the largest z such that enough honest clients lie farther from the mean."""
+    """Baruch et al.: the largest z such that enough honest clients lie farther from the mean.
+
+    Defined for a malicious minority: with s = floor(n/2) + 1 - m <= 0 the attackers need no
+    honest supporter and z would be infinite, so that case is refused."""
     s = n_clients // 2 + 1 - n_malicious
+    if s <= 0:
+        raise ValueError(f"ALIE is an attack of a minority: {n_malicious} of {n_clients} hospitals are malicious, "
+                         f"at most {n_clients // 2} may be")
     return float(stats.norm.ppf((n_clients - s) / n_clients)) if n_clients > s else 0.0
 
 

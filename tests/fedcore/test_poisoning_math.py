@@ -111,6 +111,16 @@ def test_alie_stays_within_the_benign_spread_and_min_max_respects_its_bound():
     assert not np.allclose(mm, B.mean(axis=0))  # it really moved
 
 
+def test_alie_z_follows_baruch_et_al_and_refuses_a_malicious_majority():
+    # s = floor(n/2) + 1 - m honest supporters; z = Phi^-1((n - s) / n)
+    assert atk.alie_z(10, 3) == pytest.approx(0.5244, abs=1e-4)  # s = 3, Phi^-1(0.7)
+    assert atk.alie_z(50, 12) == pytest.approx(0.5828, abs=1e-4)  # s = 14, Phi^-1(0.72)
+    assert atk.alie_z(10, 5) == pytest.approx(1.2816, abs=1e-4)  # s = 1, Phi^-1(0.9)
+    for n, m in ((10, 6), (4, 3)):
+        with pytest.raises(ValueError, match="attack of a minority"):
+            atk.alie_z(n, m)
+
+
 def test_backdoor_sets_trigger_and_target():
     X = np.zeros((10, 5))
     y = np.ones(10, dtype=np.int64)
