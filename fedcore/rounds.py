@@ -27,6 +27,8 @@ from .signing import Identity, verify_signature
 from .verification import BENIGN, POISONED, Verdict, verify_models
 
 DEFENSES = ("verification", "none", "krum", "multi_krum", "median", "trimmed_mean", "fltrust")
+# defenses that use every (validly signed) update and so predict no status: no detection scores
+NON_CLASSIFYING = ("none", "median", "trimmed_mean")
 Sink = Callable[[str, dict], None]
 
 

@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
 
+from fedcore import rounds
+
 
 class Dataset(models.Model):
     class Source(models.TextChoices):
@@ -92,6 +94,11 @@ class Experiment(models.Model):
     @property
     def ledger_key(self) -> str:
         return str(self.pk)
+
+    @property
+    def classifies_updates(self) -> bool:
+        """Whether the defense predicts a status per update, so that detection scores mean something."""
+        return self.defense not in rounds.NON_CLASSIFYING
 
     @property
     def attacked_undefended(self) -> bool:

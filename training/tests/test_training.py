@@ -315,3 +315,17 @@ def test_cancelling_discards_the_staged_updates_and_a_late_hospital_stores_nothi
     exp.refresh_from_db()
     assert exp.status == "cancelled" and exp.hospitals_done == 2
     assert not HospitalUpdate.objects.filter(experiment=exp).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_defense_that_classifies_nothing_shows_no_detection_scores(eager, client, provider):
+    ds = services.dataset_create_builtin(name="breast_cancer")
+    client.force_login(provider)
+    pages = {}
+    for defense in ("median", "krum"):
+        exp = services.experiment_create(name=defense, dataset=ds, model_kind="logreg", n_hospitals=4, rounds_=1, seed=3,
+                                         attack="sign_flip", malicious_fraction=0.25, defense=defense, encrypted=False)
+        assert Experiment.objects.get(pk=exp.pk).status == "finished"
+        pages[defense] = client.get(reverse("training:experiment_detail", args=[exp.pk])).content.decode()
+    assert 'id="no-detection"' in pages["median"] and "<dt>Recall</dt>" not in pages["median"]
+    assert 'id="no-detection"' not in pages["krum"] and "<dt>Recall</dt>" in pages["krum"]
