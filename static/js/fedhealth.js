@@ -41,6 +41,9 @@
       if (menu.open) { menu.open = false; menu.querySelector("summary").focus(); }
     });
   });
+  // After a refused submission, focus the first field in error: its label and error are read out.
+  var invalid = document.querySelector("main [aria-invalid=true]");
+  if (invalid && (document.activeElement === document.body || !document.activeElement)) { invalid.focus(); }
   // Confirm destructive actions.
   document.querySelectorAll("form[data-confirm]").forEach(function (form) {
     form.addEventListener("submit", function (e) { if (!window.confirm(form.getAttribute("data-confirm"))) { e.preventDefault(); } });
