@@ -35,6 +35,12 @@
   document.addEventListener("click", function (e) {
     menus.forEach(function (menu) { if (menu.open && !menu.contains(e.target)) { menu.open = false; } });
   });
+  // ... and when keyboard focus moves out of them, so that an open menu never hides the page.
+  menus.forEach(function (menu) {
+    menu.addEventListener("focusout", function (e) {
+      if (menu.open && e.relatedTarget && !menu.contains(e.relatedTarget)) { menu.open = false; }
+    });
+  });
   document.addEventListener("keydown", function (e) {
     if (e.key !== "Escape") { return; }
     menus.forEach(function (menu) {
