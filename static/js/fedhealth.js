@@ -47,6 +47,32 @@
       if (menu.open) { menu.open = false; menu.querySelector("summary").focus(); }
     });
   });
+  // A table or chart wider than its box scrolls sideways: make the box focusable (and name it) so
+  // that it can be scrolled from the keyboard; a box that fits stays out of the tab order.
+  function labelFor(box) {
+    var caption = box.querySelector("caption");
+    var img = box.querySelector("[role=img][aria-label]");
+    var before = box.previousElementSibling;
+    var section = box.closest("section, .card");
+    var heading = (before && /^H[2-6]$/.test(before.tagName) && before) || (section && section.querySelector("h2"));
+    var text = (caption && caption.textContent) || (img && img.getAttribute("aria-label")) || (heading && heading.textContent) || "";
+    return (text.trim() || "Table") + " (scrolls sideways)";
+  }
+  function markScrollable() {
+    document.querySelectorAll(".table-wrap, .chart").forEach(function (box) {
+      var scrolls = box.scrollWidth > box.clientWidth + 1;
+      if (scrolls && !box.hasAttribute("tabindex")) {
+        box.setAttribute("tabindex", "0");
+        box.setAttribute("role", "region");
+        box.setAttribute("aria-label", labelFor(box));
+        box.setAttribute("data-scrollable", "");
+      } else if (!scrolls && box.hasAttribute("data-scrollable")) {
+        ["tabindex", "role", "aria-label", "data-scrollable"].forEach(function (a) { box.removeAttribute(a); });
+      }
+    });
+  }
+  markScrollable();
+  window.addEventListener("resize", markScrollable);
   // After a refused submission, focus the first field in error: its label and error are read out.
   var invalid = document.querySelector("main [aria-invalid=true]");
   if (invalid && (document.activeElement === document.body || !document.activeElement)) { invalid.focus(); }
