@@ -141,16 +141,20 @@ def test_seal_by_non_authority_or_out_of_turn_is_rejected():
     assert not report.intact and report.block == 1 and "not an authority" in report.problem
 
 
+def reseal(settings, height: int, authority: Authority) -> None:
+    """The block at ``height`` sealed again, validly, by ``authority``'s own key."""
+    ident = Identity.load_encrypted(authority.private_pem_encrypted, settings.LEDGER_AUTHORITY_PASSPHRASE)
+    b = Block.objects.get(height=height)
+    header = chain.Header(b.height, b.prev_hash, b.merkle_root, b.timestamp, authority.fingerprint, b.entry_count)
+    Block.objects.filter(pk=b.pk).update(authority=authority.fingerprint, signature=chain.seal(ident, header),
+                                         block_hash=header.block_hash())
+
+
 @pytest.mark.django_db
 def test_out_of_turn_authority_is_rejected(settings):
     auths = services.ledger_init(authorities=3)
     fill(2, 2)
-    wrong = auths[2]  # block 1 belongs to authority 1
-    ident = Identity.load_encrypted(wrong.private_pem_encrypted, settings.LEDGER_AUTHORITY_PASSPHRASE)
-    b = Block.objects.get(height=1)
-    header = chain.Header(b.height, b.prev_hash, b.merkle_root, b.timestamp, wrong.fingerprint, b.entry_count)
-    Block.objects.filter(pk=b.pk).update(authority=wrong.fingerprint, signature=chain.seal(ident, header),
-                                         block_hash=header.block_hash())
+    reseal(settings, 1, auths[2])  # block 1 belongs to authority 1
     report = selectors.ledger_verify()
     assert not report.intact and "out of turn" in report.problem
 
@@ -222,11 +226,7 @@ def test_a_majority_vote_removes_an_authority_whose_later_seals_are_then_refused
     assert sealers == [a2.fingerprint, a1.fingerprint, a2.fingerprint, a1.fingerprint]
     assert selectors.ledger_verify().intact
     # the removed authority still holds its key: a block it seals is refused
-    ident = Identity.load_encrypted(a3.private_pem_encrypted, settings.LEDGER_AUTHORITY_PASSPHRASE)
-    b = Block.objects.get(height=5)
-    header = chain.Header(b.height, b.prev_hash, b.merkle_root, b.timestamp, a3.fingerprint, b.entry_count)
-    Block.objects.filter(pk=b.pk).update(authority=a3.fingerprint, signature=chain.seal(ident, header),
-                                         block_hash=header.block_hash())
+    reseal(settings, 5, a3)
     report = selectors.ledger_verify()
     assert not report.intact and report.block == 5 and "not an authority" in report.problem
 
