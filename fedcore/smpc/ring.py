@@ -368,8 +368,7 @@ class Dealer:
         c = xor_reconstruct(A)[None] & xor_reconstruct(B)
         return A, B, xor_share(c, self.n, self.rng)
 
-    @_offline
-    def edabit(self, size: int) -> tuple[Shared, np.ndarray]:
+    def edabit(self, size: int) -> tuple[Shared, np.ndarray]:  # timed as offline by trunc_edabit
         """``size`` random words r, shared additively (n, size) and as XOR shares of their
         bit planes (n, W, 64) (see :func:`bit_slice`; the padding words are random too)."""
         r_add, _, planes = self.trunc_edabit(size, None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 
 import numpy as np
 import pytest
@@ -183,7 +184,9 @@ def test_bit_slicing_puts_bit_j_of_64_elements_in_one_word_and_inverts(size):
 
 def test_dealer_edabits_and_dabits_hold_the_same_values_in_both_sharings():
     d = Dealer(3, np.random.default_rng(9))
+    t0 = time.perf_counter()
     r_add, r_planes = d.edabit(100)
+    assert 0 < d.offline_seconds <= time.perf_counter() - t0  # counted once, not once per layer
     assert r_planes.shape == (3, 2, 64)
     assert np.array_equal(reconstruct(r_add), bit_unslice(xor_reconstruct(r_planes), 100))
     s_add, s_words = d.dabit(100)
