@@ -55,6 +55,9 @@ def test_detector_scores_put_f1_first_with_labels_and_abbreviations_explained(cl
     heads = re.findall(r"<th(?:\s[^>]*)?>(.*?)</th>", table)
     assert heads[:2] == ["Classifier", "F1"]
     assert all('title="' in h for h in heads[2:])  # every abbreviated heading says what it means
+    assert ">CV F1</abbr>" in heads[2]  # the score the active one was chosen by, beside the test F1
+    chosen = detector.scores[detector.classifier]["cv_f1"]
+    assert f"{chosen:.3f}" in table and chosen == max(s["cv_f1"] for s in detector.scores.values())
     for code in CLASSIFIER_NAMES:
         assert labels.classifier_label(code) in table and f">{code}<" not in table and f"{code} " not in table
     assert "Logistic regression" in table and "Naive Bayes" in table and "Linear SVM" in table
