@@ -7,7 +7,7 @@ these labels; CSV downloads and the API keep the codes.
 
 from __future__ import annotations
 
-from training.templatetags.fh_format import attack_label, code_label, defense_label
+from training.templatetags.fh_format import attack_label, defense_label, labeller
 
 __all__ = ["attack_label", "classifier_label", "defense_label", "source_label"]
 
@@ -24,10 +24,6 @@ CLASSIFIER_LABELS = {
 SOURCE_LABELS = {"form": "Form", "batch": "CSV batch", "api": "API"}
 
 
-def classifier_label(code: str) -> str:
-    return code_label(CLASSIFIER_LABELS, code)
-
-
-def source_label(code: str) -> str:
-    return code_label(SOURCE_LABELS, code)
+classifier_label = labeller(CLASSIFIER_LABELS)
+source_label = labeller(SOURCE_LABELS)
 

@@ -7,7 +7,9 @@ hashes and consistently formatted numbers.
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 
 from django import template
 from django.contrib.humanize.templatetags.humanize import intcomma
@@ -36,24 +38,15 @@ def code_label(mapping: dict[str, str], code) -> str:
     return mapping.get(code) or code.replace("_", " ").capitalize()
 
 
-@register.filter
-def model_label(code) -> str:
-    return code_label(MODEL_LABELS, code)
+def labeller(mapping: dict[str, str]) -> Callable[[object], str]:
+    """The one-argument label function (and template filter) of the codes in ``mapping``."""
+    return functools.partial(code_label, mapping)
 
 
-@register.filter
-def attack_label(code) -> str:
-    return code_label(ATTACK_LABELS, code)
-
-
-@register.filter
-def defense_label(code) -> str:
-    return code_label(DEFENSE_LABELS, code)
-
-
-@register.filter
-def metric_label(code) -> str:
-    return code_label(METRIC_LABELS, code)
+model_label = register.filter("model_label", labeller(MODEL_LABELS))
+attack_label = register.filter("attack_label", labeller(ATTACK_LABELS))
+defense_label = register.filter("defense_label", labeller(DEFENSE_LABELS))
+metric_label = register.filter("metric_label", labeller(METRIC_LABELS))
 
 
 @register.filter
