@@ -89,8 +89,17 @@ class WorkerProcess:
                 self.kill()
 
 
+def submit(page, selector: str = "button[type=submit]") -> None:
+    """Click a button (or link) that loads a new page, and wait until the server's answer is the page.
+
+    A click only starts the navigation: reading the page right after it can read the old document
+    or an empty one that is still arriving."""
+    with page.expect_navigation():
+        page.click(selector)
+
+
 def login(page, username: str, password: str) -> None:
     page.goto("/accounts/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", password)
-    page.click("button[type=submit]")
+    submit(page)

@@ -5,7 +5,7 @@ a field in error is described by its error and takes the focus, one <h1> per pag
 import pytest
 
 from poisoning.services import detector_train
-from tests.support import PASSWORD, login
+from tests.support import PASSWORD, login, submit
 from training.services import dataset_create_builtin
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -39,16 +39,15 @@ AUDIT = """() => {
 }"""
 
 
-def audit(page, url, submit=None, fill=()):
-    """The problems of ``url`` as loaded, then (if ``submit``) after submitting ``fill`` with that button."""
+def audit(page, url, button=None, fill=()):
+    """The problems of ``url`` as loaded, then (if ``button``) after submitting ``fill`` with that button."""
     page.goto(url)
     problems = [f"{url}: {p}" for p in page.evaluate(AUDIT)]
-    if submit:
+    if button:
         page.evaluate("document.querySelectorAll('form').forEach((f) => { f.noValidate = true; })")
         for selector, value in fill:
             page.fill(selector, value)
-        page.click(submit)
-        page.wait_for_load_state()
+        submit(page, button)
         assert page.locator("main [aria-invalid=true]").count(), f"{url}: the bad input was not refused"
         assert page.evaluate("document.activeElement.getAttribute('aria-invalid')") == "true", f"{url}: focus not on the field in error"
         problems += [f"{url} after submitting: {p}" for p in page.evaluate(AUDIT)]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.support import PASSWORD, login
+from tests.support import PASSWORD, login, submit
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -21,14 +21,14 @@ def test_admin_authorizes_then_revokes_and_the_next_request_is_refused(new_page,
     admin_page.wait_for_url("**/accounts/users/")
     assert "Hospital Norte" in admin_page.content()
     shot(admin_page, "user-list")
-    admin_page.click(f"#user-{clinician.pk} button:has-text('Authorize')")
+    submit(admin_page, f"#user-{clinician.pk} button:has-text('Authorize')")
     assert "nurse_ana is now authorized" in admin_page.content()
 
     login(user_page, clinician.username, PASSWORD)
     user_page.wait_for_url("**/home/")
     shot(user_page, "remote-home")
 
-    admin_page.click(f"#user-{clinician.pk} button:has-text('Revoke')")
+    submit(admin_page, f"#user-{clinician.pk} button:has-text('Revoke')")
     assert "nurse_ana is now revoked" in admin_page.content()
     shot(admin_page, "revoked")
 

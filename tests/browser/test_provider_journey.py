@@ -11,7 +11,7 @@ import pytest
 
 from fedcore.data import DATA_DIR
 from poisoning.services import detector_train, prediction_create
-from tests.support import PASSWORD, login
+from tests.support import PASSWORD, login, submit
 from training.models import Dataset, Experiment
 
 pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -33,12 +33,12 @@ def test_upload_launch_watch_charts_flags_download_verify(new_page, shot, make_u
     page.fill("#id_name", "Pima clinic")
     page.set_input_files("#id_file", str(bad))
     page.fill("#id_target_column", "type")
-    page.click("button:has-text('Validate and store')")
+    submit(page, "button:has-text('Validate and store')")
     assert "row 3" in page.content() and "column 'npreg': 'seven' is not a number" in page.content()
     shot(page, "upload-refused")
     assert not Dataset.objects.filter(name="Pima clinic").exists()
     page.set_input_files("#id_file", str(DATA_DIR / "pima.csv"))
-    page.click("button:has-text('Validate and store')")
+    submit(page, "button:has-text('Validate and store')")
     page.wait_for_url("**/training/datasets/*/")
     assert "532" in page.content()  # rows
     shot(page, "dataset")
@@ -55,7 +55,7 @@ def test_upload_launch_watch_charts_flags_download_verify(new_page, shot, make_u
     page.fill("#id_malicious_fraction", "0.34")
     page.select_option("#id_defense", "verification")
     page.check("#id_encrypted")
-    page.click("button:has-text('Launch experiment')")
+    submit(page, "button:has-text('Launch experiment')")
     page.wait_for_url("**/training/experiments/*/")
     shot(page, "experiment-launched")
     page.wait_for_selector("[data-field=status]:has-text('Finished')", timeout=180_000)

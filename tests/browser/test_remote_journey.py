@@ -9,7 +9,7 @@ import pytest
 from accounts.models import Status, User
 from poisoning.models import Prediction
 from poisoning.services import detector_train
-from tests.support import PASSWORD, login
+from tests.support import PASSWORD, login, submit
 from training.services import dataset_create_builtin
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -27,7 +27,7 @@ def register(page, username: str, password: str) -> None:
     page.fill("#id_organisation", "Hospital de São João")
     page.fill("#id_password1", password)
     page.fill("#id_password2", password)
-    page.click("button[type=submit]")
+    submit(page)
 
 
 def test_register_pending_authorize_login_predict_batch_edit_profile(new_page, shot, make_user, tmp_path):
@@ -52,7 +52,7 @@ def test_register_pending_authorize_login_predict_batch_edit_profile(new_page, s
     admin_page = new_page()
     login(admin_page, admin.username, PASSWORD)
     user = User.objects.get(username="ana.pereira")
-    admin_page.click(f"#user-{user.pk} button:has-text('Authorize')")
+    submit(admin_page, f"#user-{user.pk} button:has-text('Authorize')")
     assert User.objects.get(pk=user.pk).status == Status.AUTHORIZED
 
     login(page, "ana.pereira", password)
@@ -60,12 +60,12 @@ def test_register_pending_authorize_login_predict_batch_edit_profile(new_page, s
     shot(page, "home")
 
     # one record: a clump thickness far above the 1-10 scale is flagged, with the reason
-    page.click("nav >> text=Predict status")
+    submit(page, "nav >> text=Predict status")
     for name in features:
         page.fill(f"#id_value-{name}", "1")
     page.fill("#id_value-clump_thickness", "18")
     page.select_option("#id_diagnosis", "benign")
-    page.click("#predict-form button[type=submit]")
+    submit(page, "#predict-form button[type=submit]")
     result = page.locator("#result")
     assert "Poisoned" in result.inner_text() and "outside the range" in result.inner_text()
     shot(page, "predicted")
@@ -75,14 +75,14 @@ def test_register_pending_authorize_login_predict_batch_edit_profile(new_page, s
     bad = tmp_path / "bad.csv"
     bad.write_text(header + "\n" + ",".join(["1"] * len(features) + ["benign"]) + "\n" + ",".join(["x"] * len(features) + ["benign"]) + "\n")
     page.set_input_files("#id_file", str(bad))
-    page.click("#batch-form button[type=submit]")
+    submit(page, "#batch-form button[type=submit]")
     assert "Nothing was stored" in page.content() and "row 3" in page.content()
     shot(page, "batch-refused")
     good = tmp_path / "records.csv"
     good.write_text(header + "\n" + "".join(",".join([str(v)] * len(features) + [label]) + "\n"
                                             for v, label in ((1, "benign"), (10, "malignant"), (3, "benign"))))
     page.set_input_files("#id_file", str(good))
-    page.click("#batch-form button[type=submit]")
+    submit(page, "#batch-form button[type=submit]")
     page.wait_for_url("**/my-predictions/?batch=*")
     assert "3 records predicted" in page.content()
     shot(page, "batch-predicted")
@@ -95,7 +95,7 @@ def test_register_pending_authorize_login_predict_batch_edit_profile(new_page, s
 
     page.goto("/accounts/profile/")
     page.fill("#id_profile-city", "Braga")
-    page.click("form.card button[type=submit]")
+    submit(page, "form.card button[type=submit]")
     assert "profile was saved" in page.content()
     shot(page, "profile-saved")
     assert User.objects.get(pk=user.pk).city == "Braga"
