@@ -13,7 +13,8 @@ Sign bit of x (dealer-assisted arithmetic-to-binary conversion):
    level is one numpy operation per share on half as many words as the level before, and the
    whole tree costs about 2 word-ANDs (Beaver bit triples) per element.
 3. A dealer bit shared both ways (a "daBit") turns the sign bit into an additive 0/1 share:
-   open e = msb ^ s, then msb = e + s - 2es.
+   open e = msb ^ s, then msb = e + s - 2es. ReLU needs the product x * msb instead, which
+   the same round gives (:func:`bit_times`), so it takes 8 rounds too.
 
 Exact for every x in the ring read as a signed number; 8 rounds. Every opened value is
 masked by fresh uniform dealer randomness.
@@ -80,6 +81,22 @@ def bit_to_arithmetic(dealer: Dealer, bits: np.ndarray, size: int) -> Shared:
     return Shared(s_add.shares * (U64(1) - U64(2) * e)).add_public(e)
 
 
+def bit_times(dealer: Dealer, bits: np.ndarray, x: Shared) -> Shared:
+    """Additive shares of b * x for XOR-shared bits b (n, W), packed as :func:`bit_to_arithmetic`
+    reads them, and additive shares x (n, size), in one round.
+
+    With a dealer daBit s, a random a and shares of a * s: open e = b ^ s and f = x - a (both
+    uniform). Then b = e + s - 2es with e public, so b * x = e * x + (1 - 2e) * s * x, and
+    s * x = f * s + a * s is linear in the shares because f is public.
+    """
+    size = x.size
+    s_add, s_words, a, a_s = dealer.dabit_product(size)
+    f, e_words = dealer.exchange(x.reshape(size) - a, xor=[bits ^ s_words])
+    e = unpack_bits(e_words, size)
+    s_x = s_add.shares * f + a_s.shares
+    return Shared(x.shares.reshape(x.n, size) * e + s_x * (U64(1) - U64(2) * e)).reshape(*x.shape)
+
+
 def sign_bit(dealer: Dealer, x: Shared) -> Shared:
     """Additive shares of 1 where x < 0 (as a signed fixed-point number), else 0."""
     return bit_to_arithmetic(dealer, msb_xor(dealer, x), x.size).reshape(*x.shape)
@@ -99,7 +116,7 @@ def greater_than_zero(dealer: Dealer, x: Shared) -> Shared:
 
 def relu(dealer: Dealer, x: Shared) -> Shared:
     """max(x, 0) = x - x * [x < 0]; a product with a 0/1 share needs no truncation."""
-    return x - dealer.mul(x, sign_bit(dealer, x))
+    return x - bit_times(dealer, msb_xor(dealer, x), x)
 
 
 def truncate_relu(dealer: Dealer, z: Shared, bits: int | None = None) -> Shared:
@@ -115,8 +132,7 @@ def truncate_relu(dealer: Dealer, z: Shared, bits: int | None = None) -> Shared:
     r_add, r_shift, r_planes = dealer.trunc_edabit(size, bits)
     (c,) = dealer.exchange(z.reshape(size) + r_add)
     t = (-r_shift).add_public(c >> U64(bits))
-    negative = bit_to_arithmetic(dealer, _msb_of_masked(dealer, c, r_planes), size)
-    return (t - dealer.mul(t, negative)).reshape(*z.shape)
+    return (t - bit_times(dealer, _msb_of_masked(dealer, c, r_planes), t)).reshape(*z.shape)
 
 
 def pairwise_differences(z: Shared) -> Shared:

@@ -317,15 +317,15 @@ class Dealer:
         self.rounds += 1
         self.bytes_sent += self.n * (self.n - 1) * words * WORD_BYTES
 
-    def exchange(self, *xs: Shared) -> list[np.ndarray]:
-        """Open masked (uniformly random) values, all in one round."""
-        self._count_round(sum(x.size for x in xs))
-        return [reconstruct(x) for x in xs]
+    def exchange(self, *xs: Shared, xor: Sequence[np.ndarray] = ()) -> list[np.ndarray]:
+        """Open masked (uniformly random) values, all in one round: additive shares ``xs``,
+        then XOR-shared words ``xor`` (each (n, ...)); the opened values in that order."""
+        self._count_round(sum(x.size for x in xs) + sum(math.prod(w.shape[1:]) for w in xor))
+        return [reconstruct(x) for x in xs] + [xor_reconstruct(w) for w in xor]
 
     def exchange_xor(self, *xs: np.ndarray) -> list[np.ndarray]:
         """Open masked XOR-shared words, all in one round."""
-        self._count_round(sum(math.prod(x.shape[1:]) for x in xs))
-        return [xor_reconstruct(x) for x in xs]
+        return self.exchange(xor=xs)
 
     def open(self, x: Shared, what: str) -> np.ndarray:
         """Deliberately reveal an output; ``what`` is logged in :attr:`opened`."""
@@ -388,6 +388,14 @@ class Dealer:
         that hold them 64 to a word (n, W), laid out as :func:`unpack_bits` reads them."""
         words = self.random_words((self.n, packed_words(size)))
         return self.share(unpack_bits(xor_reconstruct(words), size)), words
+
+    @_offline
+    def dabit_product(self, size: int) -> tuple[Shared, np.ndarray, Shared, Shared]:
+        """A :meth:`dabit` s with a random word a and the product a * s, all shared additively:
+        what multiplying a shared value by a bit takes when the bit's mask is s."""
+        s_add, s_words = self.dabit(size)
+        a = self.random_words((size,))
+        return s_add, s_words, self.share(a), self.share(a * reconstruct(s_add))
 
     # -- online arithmetic ------------------------------------------------------------------
     def mul_many(self, pairs: Sequence[tuple[Shared, Shared]]) -> list[Shared]:

@@ -10,6 +10,7 @@ from scipy import stats
 
 from fedcore.smpc.compare import (
     argmax_onehot,
+    bit_times,
     greater_equal_zero,
     greater_than_zero,
     msb_xor,
@@ -26,6 +27,7 @@ from fedcore.smpc.ring import (
     reconstruct,
     unpack_bits,
     xor_reconstruct,
+    xor_share,
 )
 
 EDGES = np.array([0, 1, 2, 2**62, 2**63 - 1, 2**63, 2**63 + 1, 2**64 - 2, 2**64 - 1], dtype=U64)
@@ -42,6 +44,25 @@ def test_sign_bit_is_exact_on_any_ring_element(words, n, seed):
     d = Dealer(n, np.random.default_rng(seed))
     got = reconstruct(sign_bit(d, d.share(raw)))
     assert np.array_equal(got, (raw.view(np.int64) < 0).astype(U64))
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(st.integers(0, 2**64 - 1), min_size=1, max_size=150),
+    st.integers(2, 5),
+    st.integers(0, 2**32),
+)
+def test_bit_times_is_the_exact_product_of_a_shared_bit_and_a_shared_word(words, n, seed):
+    rng = np.random.default_rng(seed)
+    x = np.array(words, dtype=U64)
+    b = rng.integers(0, 2, size=len(x), dtype=np.uint8)
+    padded = np.zeros(-(-len(x) // 64) * 64, dtype=np.uint8)
+    padded[: len(x)] = b
+    packed = np.packbits(padded, bitorder="little").view("<u8").astype(U64)  # as unpack_bits reads
+    d = Dealer(n, rng)
+    got = reconstruct(bit_times(d, xor_share(packed, n, rng), d.share(x)))
+    assert np.array_equal(got, x * b.astype(U64))
+    assert d.rounds == 1
 
 
 def test_sign_bit_on_a_large_batch_matches_numpy_and_costs_eight_rounds():
@@ -80,7 +101,7 @@ def test_truncate_relu_is_relu_of_the_truncated_product(x, seed):
     floor = z >> 16  # a truncation gives floor(z / 2^f) or one more
     assert np.all((got == np.maximum(floor, 0)) | (got == np.maximum(floor + 1, 0)))
     assert np.all(got[z < 0] == 0) and np.all(got[z >= 0] >= floor[z >= 0])
-    assert d.rounds == 1 + 6 + 1 + 1  # c, the comparison tree, the daBit, the product
+    assert d.rounds == 1 + 6 + 1  # c, the comparison tree, the daBit with the product
 
 
 @settings(max_examples=25, deadline=None)
@@ -102,14 +123,10 @@ class RecordingDealer(Dealer):
         self.seen_arith: list[np.ndarray] = []
         self.seen_xor: list[np.ndarray] = []
 
-    def exchange(self, *xs: Shared) -> list[np.ndarray]:
-        out = super().exchange(*xs)
-        self.seen_arith += [o.ravel() for o in out]
-        return out
-
-    def exchange_xor(self, *xs: np.ndarray) -> list[np.ndarray]:
-        out = super().exchange_xor(*xs)
-        self.seen_xor += [o.ravel() for o in out]
+    def exchange(self, *xs: Shared, xor=()) -> list[np.ndarray]:
+        out = super().exchange(*xs, xor=xor)
+        self.seen_arith += [o.ravel() for o in out[: len(xs)]]
+        self.seen_xor += [o.ravel() for o in out[len(xs) :]]
         return out
 
 
@@ -126,8 +143,8 @@ def test_everything_opened_during_relu_is_uniform_even_for_a_constant_input(op):
     op(d, np.full(20_000, -2.5))  # a constant, negative secret
     assert d.opened == []  # nothing was opened on purpose
     opened = d.seen_arith + d.seen_xor
-    # c; d and e (2 words) per tree level; Beaver e and d; the daBit words
-    assert len(d.seen_arith) == 1 + 2 and len(d.seen_xor) == 6 * 2 + 1
+    # c; d and e (2 words) per tree level; the daBit words with the product's masked factor
+    assert len(d.seen_arith) == 1 + 1 and len(d.seen_xor) == 6 * 2 + 1
     for w in opened:
         bits = np.unpackbits(w.view(np.uint8))
         assert stats.binomtest(int(bits.sum()), bits.size).pvalue > 1e-4
