@@ -3,7 +3,7 @@
 * ``ring``: fixed-point additive sharing on Z_2^64, Beaver multiplication, truncation, and
   the runtime (dealer of correlated randomness, communication accounting);
 * ``compare``: sign bit, ReLU and argmax on shares (dealer-assisted A2B + a bit-sliced comparison tree);
-* ``inference``: :func:`encrypted_evaluate`, the verifier's encrypted model scoring;
+* ``inference``: :func:`encrypted_evaluate_many`, the verifier's encrypted model scoring;
 * ``aggregate``: :func:`secure_weighted_sum` of secret-shared updates;
 * ``bonawitz``: :class:`MaskedAggregation`, pairwise masking that survives drop-outs;
 * ``shamir``: Shamir sharing and Feldman VSS.
@@ -11,7 +11,7 @@
 
 from .aggregate import secure_weighted_sum
 from .bonawitz import MaskedAggregation
-from .inference import EvalResult, encrypted_evaluate
+from .inference import EvalResult, encrypted_evaluate, encrypted_evaluate_many
 from .shamir import FeldmanSharing, ShareError, feldman_reconstruct, feldman_split, feldman_verify
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "MaskedAggregation",
     "ShareError",
     "encrypted_evaluate",
+    "encrypted_evaluate_many",
     "feldman_reconstruct",
     "feldman_split",
     "feldman_verify",

@@ -23,6 +23,7 @@ plaintext one only where a logit is that close to the decision boundary.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,10 +41,10 @@ class EvalResult:
     n: int
     accuracy: float
     loss: float  # mean hinge loss (see module doc)
-    seconds: float  # wall time of the whole run, offline dealer work included
-    opened: list[str]  # names of everything that was revealed
-    rounds: int = 0  # online communication rounds
-    bytes_sent: int = 0  # online traffic, all parties together
+    seconds: float  # wall time of the run (its share, for models run together), dealer work included
+    opened: list[str]  # names of everything that was revealed about this model
+    rounds: int = 0  # online communication rounds of the run
+    bytes_sent: int = 0  # online traffic, all parties together (this model's share)
     offline_seconds: float = 0.0  # part of ``seconds`` spent producing dealer randomness
 
 
@@ -60,34 +61,45 @@ def _check(spec: ModelSpec, weights: Weights, X: np.ndarray, y: np.ndarray) -> N
         raise ValueError(f"labels must lie in 0..{spec.n_classes - 1}")
 
 
-def shared_logits(dealer: Dealer, spec: ModelSpec, W: list[Shared], X: Shared) -> Shared:
-    """Forward pass on shares: (rows, o) shared logits, ReLU between layers."""
+def shared_logits_many(dealer: Dealer, spec: ModelSpec, models: Sequence[list[Shared]], X: Shared) -> Shared:
+    """(models, rows, o) shared logits of several models on the same shared rows, ReLU between
+    layers. The first layer is one product of X with the models' first weight matrices side by
+    side, so that X is masked once for all of them; each later layer is one stacked product."""
+    K, rows, n = len(models), X.shape[0], dealer.n
     n_layers = len(spec.layer_sizes) - 1
     h = X
     for k in range(n_layers):
-        z = dealer.matmul(h, W[2 * k])  # 2f fractional bits
-        bias = W[2 * k + 1].shares[:, None, :]  # f fractional bits
-        if k < n_layers - 1:  # the bias joins at 2f bits, so that ReLU can fuse with truncation
-            h = truncate_relu(dealer, Shared(z.shares + (bias << U64(dealer.frac_bits))))
+        if k == 0:  # (rows, d) @ (d, K * width), then (K, rows, width); 2f fractional bits
+            side_by_side = Shared(np.concatenate([m[0].shares for m in models], axis=2))
+            z = dealer.matmul(X, side_by_side).shares.reshape(n, rows, K, -1).transpose(0, 2, 1, 3)
         else:
-            h = Shared(dealer.truncate(z).shares + bias)
+            z = dealer.matmul(h, Shared(np.stack([m[2 * k].shares for m in models], axis=1))).shares
+        bias = np.stack([m[2 * k + 1].shares for m in models], axis=1)[:, :, None, :]  # f bits
+        if k < n_layers - 1:  # the bias joins at 2f bits, so that ReLU can fuse with truncation
+            h = truncate_relu(dealer, Shared(z + (bias << U64(dealer.frac_bits))))
+        else:
+            h = Shared(dealer.truncate(Shared(z)).shares + bias)
     return h
 
 
+def shared_logits(dealer: Dealer, spec: ModelSpec, W: list[Shared], X: Shared) -> Shared:
+    """Forward pass of one model on shares: (rows, o) shared logits."""
+    return shared_logits_many(dealer, spec, [W], X)[0]
+
+
 def _binary_scores(dealer: Dealer, logit: Shared, y: Shared) -> tuple[Shared, Shared]:
-    """Shared (correct count, hinge-loss sum) for one logit per row and 0/1 labels."""
+    """Shared (correct, hinge loss) per row for one logit per row and 0/1 labels."""
     s = y.mul_public(2).add_public(-1)  # +-1
     sz = dealer.mul(s, logit)  # integer times fixed point: no truncation
     margin = (-sz).add_public(encode(1.0, dealer.frac_bits))
     pred, neg_margin = sign_bit(dealer, Shared.concat([-logit, margin])).split([logit, margin])
     py, margin_if_neg = dealer.mul_many([(pred, y), (margin, neg_margin)])
     correct = (py.mul_public(2) - pred - y).add_public(1)  # 1 - (pred xor y)
-    return correct.sum(), (margin - margin_if_neg).sum()
+    return correct, margin - margin_if_neg
 
 
 def _multiclass_scores(dealer: Dealer, z: Shared, Y: Shared) -> tuple[Shared, Shared]:
-    """Shared (correct count, Weston-Watkins hinge sum) for logits z and one-hot labels Y."""
-    rows = z.shape[0]
+    """Shared (correct, Weston-Watkins hinge loss) per row for logits z and one-hot labels Y."""
     zy = dealer.mul(Y, z).sum(axis=1)  # logit of the true class, exact (Y is 0/1)
     margins = Shared(z.shares - zy.shares[:, :, None]).add_public(encode(1.0, dealer.frac_bits))
     diffs = pairwise_differences(z)
@@ -95,13 +107,13 @@ def _multiclass_scores(dealer: Dealer, z: Shared, Y: Shared) -> tuple[Shared, Sh
     winners = argmax_onehot(dealer, z, ge=(-neg_diff).add_public(1))
     hit, margin_if_neg = dealer.mul_many([(winners, Y), (margins, neg_margin)])
     # the b == y term is max(0, 1) = 1 exactly in fixed point: remove it publicly
-    hinge = (margins - margin_if_neg).sum().add_public(-rows * (1 << dealer.frac_bits))
-    return hit.sum(), hinge
+    hinge = (margins - margin_if_neg).sum(axis=1).add_public(-(1 << dealer.frac_bits))
+    return hit.sum(axis=1), hinge
 
 
-def encrypted_evaluate(
+def encrypted_evaluate_many(
     spec: ModelSpec,
-    weights: Weights,
+    models: Sequence[Weights],
     X_val: np.ndarray,
     y_val: np.ndarray,
     *,
@@ -109,44 +121,71 @@ def encrypted_evaluate(
     frac_bits: int = DEFAULT_FRAC_BITS,
     seed: int = 0,
     batch_rows: int = 4096,
-) -> EvalResult:
-    """Accuracy and mean hinge loss of ``weights`` on the validation set, computed on shares.
+) -> list[EvalResult]:
+    """Accuracy and mean hinge loss of each model on the validation set, computed on shares.
 
-    Only ``correct_count`` and ``loss_sum`` are opened (see :attr:`EvalResult.opened`). Rows
-    are processed ``batch_rows`` at a time to bound memory; the batches' shared scores are
-    added up before the single opening.
+    Only each model's ``correct_count`` and ``loss_sum`` are opened, all in one final round
+    (see :attr:`EvalResult.opened`). The models run together, a pass holding about
+    ``batch_rows`` model-rows (models x validation rows, to bound memory): every pass's
+    rounds serve all of its models, and the passes' shared scores are added up before the
+    opening. The run's wall time, offline time and traffic are divided among the models in
+    their results; ``rounds`` is the whole run's.
     """
     t0 = time.perf_counter()
     X_val = np.asarray(X_val, dtype=np.float64)
     y_val = np.asarray(y_val, dtype=np.int64)
-    _check(spec, weights, X_val, y_val)
+    for weights in models:
+        _check(spec, weights, X_val, y_val)
+    if not models:
+        return []
     # SFC64: the fastest numpy generator; reproducible from the seed like the rest of fedcore
     dealer = Dealer(n_parties, np.random.Generator(np.random.SFC64(seed)), frac_bits)
-    W = [dealer.share(encode(w, frac_bits)) for w in weights]
-    totals = Shared(np.zeros((n_parties, len(OPENED)), dtype=U64))
-    for start in range(0, len(y_val), batch_rows):
-        X = dealer.share(encode(X_val[start : start + batch_rows], frac_bits))
-        y = y_val[start : start + batch_rows]
-        z = shared_logits(dealer, spec, W, X)
-        if spec.n_classes == 2:
-            scores = _binary_scores(dealer, z[:, 0], dealer.share(ring_int(y)))
-        else:
-            scores = _multiclass_scores(
-                dealer, z, dealer.share(ring_int(np.eye(spec.n_classes, dtype=np.int64)[y]))
-            )
-        totals = totals + Shared.concat(scores)
-    opened = dealer.open_many({name: totals[i] for i, name in enumerate(OPENED)})
-    n = len(y_val)
-    correct = int(opened["correct_count"].view(np.int64))
-    loss = float(decode(opened["loss_sum"], frac_bits)) / n
-    return EvalResult(
-        correct,
-        n,
-        correct / n,
-        loss,
-        time.perf_counter() - t0,
-        list(dealer.opened),
-        dealer.rounds,
-        dealer.bytes_sent,
-        dealer.offline_seconds,
+    W = [[dealer.share(encode(w, frac_bits)) for w in weights] for weights in models]
+    K, n_rows = len(models), len(y_val)
+    rows_per_pass = min(n_rows, batch_rows)
+    models_per_pass = max(1, batch_rows // rows_per_pass)
+    totals = np.zeros((n_parties, K, len(OPENED)), dtype=U64)
+    for start in range(0, n_rows, rows_per_pass):
+        X = dealer.share(encode(X_val[start : start + rows_per_pass], frac_bits))
+        y = y_val[start : start + rows_per_pass]
+        labels = ring_int(y if spec.n_classes == 2 else np.eye(spec.n_classes, dtype=np.int64)[y])
+        Y = dealer.share(labels)
+        for first in range(0, K, models_per_pass):
+            group = W[first : first + models_per_pass]
+            G, rows = len(group), len(y)
+            z = shared_logits_many(dealer, spec, group, X).reshape(G * rows, -1)
+            # the same shared labels for each model of the group
+            Y_g = Shared(np.broadcast_to(Y.shares[:, None], (n_parties, G, *Y.shape)).reshape(n_parties, G * rows, -1))
+            if spec.n_classes == 2:
+                per_row = _binary_scores(dealer, z[:, 0], Y_g[:, 0])
+            else:
+                per_row = _multiclass_scores(dealer, z, Y_g)
+            for i, score in enumerate(per_row):
+                totals[:, first : first + G, i] += score.reshape(G, rows).sum(axis=1).shares
+    opened = dealer.open_many(
+        {f"{name}[{k}]": Shared(totals[:, k, i]) for k in range(K) for i, name in enumerate(OPENED)}
     )
+    seconds = time.perf_counter() - t0
+    results = []
+    for k in range(K):
+        correct = int(opened[f"correct_count[{k}]"].view(np.int64))
+        loss = float(decode(opened[f"loss_sum[{k}]"], frac_bits)) / n_rows
+        results.append(EvalResult(
+            correct,
+            n_rows,
+            correct / n_rows,
+            loss,
+            seconds / K,
+            [name.removesuffix(f"[{k}]") for name in dealer.opened if name.endswith(f"[{k}]")],
+            dealer.rounds,
+            dealer.bytes_sent // K,
+            dealer.offline_seconds / K,
+        ))
+    return results
+
+
+def encrypted_evaluate(
+    spec: ModelSpec, weights: Weights, X_val: np.ndarray, y_val: np.ndarray, **options: int
+) -> EvalResult:
+    """:func:`encrypted_evaluate_many` of one model (same options)."""
+    return encrypted_evaluate_many(spec, [weights], X_val, y_val, **options)[0]

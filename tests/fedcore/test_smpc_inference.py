@@ -12,7 +12,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
 
 from fedcore.model import ModelSpec, forward_logits, predict
-from fedcore.smpc import encrypted_evaluate
+from fedcore.smpc import encrypted_evaluate, encrypted_evaluate_many
 from fedcore.smpc.compare import argmax_onehot, greater_than_zero
 from fedcore.smpc.inference import OPENED, shared_logits
 from fedcore.smpc.ring import Dealer, encode, reconstruct
@@ -73,6 +73,46 @@ def test_same_seed_same_result_and_batching_does_not_change_the_scores(breast_ca
     assert (a.correct, a.loss) == (b.correct, b.loss)
     assert c.correct == a.correct and c.loss == pytest.approx(a.loss, abs=1e-4)
     assert c.opened == a.opened  # still one opening of the totals, not one per batch
+
+
+def _hinge(spec, w, X, y) -> float:
+    z = forward_logits(spec, w, X)[:, 0]
+    return float(np.mean(np.maximum(0.0, 1.0 - (2 * y - 1) * z)))
+
+
+def test_models_evaluated_together_score_as_each_alone_in_the_rounds_of_one(breast_cancer):
+    spec, w, X, y = breast_cancer
+    rng = np.random.default_rng(4)
+    models = [w, [m * -1.0 for m in w], [m + rng.normal(0, 0.3, m.shape) for m in w]]
+    X, y = X[:150], y[:150]
+    alone = [encrypted_evaluate(spec, m, X, y, seed=5) for m in models]
+    together = encrypted_evaluate_many(spec, models, X, y, seed=5)
+    for m, a, t in zip(models, alone, together, strict=True):
+        plain = int(np.sum(predict(spec, m, X) == y))
+        assert abs(t.correct - plain) <= 1 and abs(a.correct - plain) <= 1
+        assert t.loss == pytest.approx(_hinge(spec, m, X, y), abs=1e-3)
+        assert t.opened == list(OPENED)  # per model, nothing else revealed
+    assert together[1].accuracy < 0.5 < together[0].accuracy  # the scores stay with their model
+    assert together[0].rounds == alone[0].rounds  # one pass: its rounds serve every model
+    # passes of 200 model-rows: 150 rows, one model a pass; the scores are the same
+    passes = encrypted_evaluate_many(spec, models, X, y, seed=5, batch_rows=200)
+    assert [p.correct for p in passes] == [t.correct for t in together]
+    assert passes[0].rounds == 3 * alone[0].rounds - 2  # three passes, one final opening
+    assert encrypted_evaluate_many(spec, [], X, y) == []
+    with pytest.raises(ValueError, match="weights have shapes"):
+        encrypted_evaluate_many(spec, [w, w[:2]], X, y)
+
+
+def test_multiclass_models_evaluated_together():
+    X, y = load_wine(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    spec = ModelSpec("mlp", 13, 3, (16,))
+    w = _train(X, y, (16,))
+    models = [w, [np.roll(m, 1, axis=-1) for m in w]]  # the second model's classes rotated
+    for batch_rows in (4096, 100):  # both models in one pass; one model and half the rows a pass
+        got = encrypted_evaluate_many(spec, models, X, y, n_parties=3, seed=9, batch_rows=batch_rows)
+        for m, r in zip(models, got, strict=True):
+            assert r.correct == int(np.sum(predict(spec, m, X) == y))
 
 
 def test_multiclass_mlp_accuracy_and_weston_watkins_loss():

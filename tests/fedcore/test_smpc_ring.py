@@ -126,12 +126,29 @@ def test_matmul_agrees_with_plaintext_within_the_bound(m, k, cols, seed):
     assert np.all(np.abs(got - A @ B) <= bound)
 
 
+@settings(max_examples=15, deadline=None)
+@given(st.integers(1, 5), st.integers(1, 9), st.integers(1, 8), st.integers(1, 5), st.integers(2, 4),
+       st.integers(0, 2**32))
+def test_a_stack_of_matmuls_is_each_product_in_one_round(stack, m, k, cols, n, seed):
+    rng = np.random.default_rng(seed)
+    A, B = rng.normal(0, 3, (stack, m, k)), rng.normal(0, 3, (stack, k, cols))
+    d = Dealer(n, rng)
+    got = decode(reconstruct(d.truncate(d.matmul(d.share(encode(A)), d.share(encode(B))))))
+    assert d.rounds == 2  # the product, then the truncation
+    bound = (np.abs(A).sum(axis=2)[:, :, None] + np.abs(B).sum(axis=1)[:, None, :]) * ULP / 2 + ULP + 1e-9
+    assert np.all(np.abs(got - A @ B) <= bound)
+
+
 def test_matmul_refuses_shapes_that_do_not_chain_before_using_a_triple():
     d = Dealer(3, np.random.default_rng(0))
     x = d.share(encode(np.ones((2, 3))))
     for y in (d.share(encode(np.ones((4, 2)))), d.share(encode(np.ones((2, 3, 2))))):
         with pytest.raises(ValueError, match="cannot multiply matrices shaped"):
             d.matmul(x, y)
+    stack = d.share(encode(np.ones((2, 2, 3))))
+    for y in (d.share(encode(np.ones((3, 3, 2)))), d.share(encode(np.ones((2, 4, 2))))):
+        with pytest.raises(ValueError, match="cannot multiply matrices shaped"):
+            d.matmul(stack, y)
     assert d.rounds == 0 and d.offline_seconds == 0
 
 
