@@ -263,6 +263,7 @@ def test_experiment_page_shows_each_verdict_with_its_reason_and_the_scores_as_th
     page = client.get(reverse("training:experiment_detail", args=[exp.pk])).content.decode()
     assert ">0.787<" in page and "validation accuracy 0.787 within range" in page and "0.788" not in page
     assert "MPC · 4.2 ms" in page
+    assert exp.encrypted and "the MPC time of an update is its share of that run" in page
 
 
 @pytest.mark.django_db(transaction=True)
