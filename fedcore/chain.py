@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field
 
 from .signing import Identity, public_fingerprint, verify_signature
@@ -150,6 +151,7 @@ class AuthoritySet:
 
     authorities: list[str]  # public PEMs, in order
     votes: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # (action, subject) -> voters
+    cast_votes: set[str] = field(default_factory=set)  # hashes of the signed content of every vote cast
 
     @property
     def fingerprints(self) -> list[str]:
@@ -179,8 +181,40 @@ class AuthoritySet:
                 return "added"
             if action == "remove" and subject_pem in self.authorities and len(self.authorities) > 1:
                 self.authorities.remove(subject_pem)
+                gone = public_fingerprint(subject_pem)
+                for voters in self.votes.values():  # a former authority's open votes no longer count
+                    voters.discard(gone)
                 return "removed"
         return None
+
+    def cast(self, payload: object) -> str | None:
+        """Apply one vote entry of the chain (see :func:`sign_vote`); its outcome as
+        :meth:`apply_vote`. Raises :class:`VoteError` for a vote that is malformed, not signed
+        by the current authority it names, or a replay: the same signed content as a vote cast
+        before, however re-encoded (an ECDSA signature is malleable, so the signature itself
+        cannot tell a replay apart)."""
+        if isinstance(payload, dict) and "signature" not in payload:
+            raise VoteError("not signed by the authority it names: the vote carries no signature")
+        if not isinstance(payload, dict) or set(payload) != {*VOTE_FIELDS, "signature"}:
+            raise VoteError(f"a vote holds exactly the fields {', '.join(VOTE_FIELDS)} and signature")
+        if not all(isinstance(payload[k], str) for k in payload):
+            raise VoteError("every field of a vote is text")
+        if not _SIGNATURE_HEX.fullmatch(payload["signature"]):
+            raise VoteError("the signature is not 64 bytes in lowercase hex")
+        if not vote_signed_by_voter(self, payload):
+            raise VoteError("not signed by the authority it names")
+        signed = sha256_hex(_vote_message(payload))
+        if signed in self.cast_votes:
+            raise VoteError("replay of a vote already on the chain")
+        self.cast_votes.add(signed)
+        return self.apply_vote(payload["voter"], payload["action"], payload["subject"])
+
+
+class VoteError(ValueError):
+    """A vote entry the chain's rule does not count."""
+
+
+_SIGNATURE_HEX = re.compile(r"[0-9a-f]{128}")
 
 
 VOTE_FIELDS = ("voter", "action", "subject", "at")
@@ -263,7 +297,6 @@ def verify_chain(blocks: list[StoredBlock], genesis_authorities: list[str], *, e
     auth = AuthoritySet(list(genesis_authorities))
     prev, good_height, good_hash, n_entries = GENESIS_PREV, -1, GENESIS_PREV, 0
     digest_seen = expected_digest is None
-    votes_seen: set[str] = set()
 
     def broken(problem, block, entry=None):
         return Report(False, good_height, good_hash, n_entries, problem, block, entry)
@@ -304,15 +337,9 @@ def verify_chain(blocks: list[StoredBlock], genesis_authorities: list[str], *, e
             return broken("bad seal: the signature does not verify", b.height)
         for e in b.entries:
             if e.kind == "vote":
-                p = json.loads(e.payload)
-                if not isinstance(p, dict) or not vote_signed_by_voter(auth, p):
-                    return broken("invalid vote: not signed by the authority it names", b.height, e.index)
-                if e.payload_hash in votes_seen:  # an appender stores each vote once
-                    return broken("invalid vote: replay of a vote already on the chain", b.height, e.index)
-                votes_seen.add(e.payload_hash)
                 try:
-                    auth.apply_vote(p["voter"], p["action"], p["subject"])
-                except (ValueError, KeyError) as exc:
+                    auth.cast(json.loads(e.payload))
+                except ValueError as exc:  # VoteError, or apply_vote's refusal
                     return broken(f"invalid vote: {exc}", b.height, e.index)
         prev, good_height, good_hash = b.block_hash, b.height, b.block_hash
         n_entries += len(b.entries)

@@ -73,3 +73,52 @@ def test_a_sealer_cannot_cast_votes_in_other_authorities_names():
     assert chain.verify_chain(_chain(spec[:6]), genesis).intact
     report = chain.verify_chain(_chain(spec), genesis)
     assert not report.intact and report.block == 6 and "replay" in report.problem
+
+
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def _reencoded(vote: dict) -> list[dict]:
+    """The same signed vote written differently: what a sealer could re-post as a 'new' vote."""
+    r, s = vote["signature"][:64], int(vote["signature"][64:], 16)
+    return [
+        {**vote, "signature": vote["signature"].upper()},
+        {**vote, "note": "again"},
+        {**vote, "signature": r + f"{P256_ORDER - s:064x}"},  # ECDSA's other valid signature
+    ]
+
+
+@pytest.mark.parametrize("variant", range(3), ids=["upper-case hex", "extra field", "malleated signature"])
+def test_a_re_encoded_replay_of_a_signed_vote_is_refused(variant):
+    a, b, c, mallory = (Identity.from_seed(s) for s in (b"a", b"b", b"c", b"mallory"))
+    genesis = [a.public_pem, b.public_pem, c.public_pem]
+    adds = [chain.sign_vote(v, action="add", subject_pem=mallory.public_pem, at="t") for v in (b, c)]
+    removal = [("vote", chain.sign_vote(v, action="remove", subject_pem=mallory.public_pem, at="t2"))
+               for v in (a, b, c)]
+    replay = [("vote", _reencoded(v)[variant]) for v in adds]
+    spec = [(a, [("vote", v) for v in adds]), (b, []), (c, []), (mallory, []), (a, removal), (c, []), (a, replay),
+            (mallory, [])]
+    report = chain.verify_chain(_chain(spec), genesis)
+    assert not report.intact and report.block == 6 and report.entry == 0, report.problem
+    assert ("lowercase hex", "exactly the fields", "replay of a vote")[variant] in report.problem
+
+
+def test_a_removed_authoritys_open_votes_no_longer_count():
+    a, b, c, d, e = (Identity.from_seed(s) for s in (b"a", b"b", b"c", b"d", b"e"))
+    auth = chain.AuthoritySet([x.public_pem for x in (a, b, c, d)])
+    assert auth.cast(chain.sign_vote(d, action="add", subject_pem=e.public_pem, at="1")) is None
+    for v in (a, b, c):
+        auth.cast(chain.sign_vote(v, action="remove", subject_pem=d.public_pem, at="2"))
+    assert d.public_pem not in auth.authorities
+    # one vote of the three current authorities is no majority, whatever d voted before
+    assert auth.cast(chain.sign_vote(a, action="add", subject_pem=e.public_pem, at="3")) is None
+    assert auth.cast(chain.sign_vote(b, action="add", subject_pem=e.public_pem, at="3")) == "added"
+
+
+@pytest.mark.parametrize("field", ["subject", "action", "at"])
+def test_a_signed_vote_with_a_field_that_is_not_text_breaks_the_chain_with_a_reason(field):
+    a, b, c = (Identity.from_seed(s) for s in (b"a", b"b", b"c"))
+    vote = {"voter": a.fingerprint, "action": "add", "subject": b.public_pem, "at": "t", field: ["x"]}
+    vote["signature"] = a.sign(chain._vote_message(vote)).hex()  # a hostile authority signs it
+    report = chain.verify_chain(_chain([(a, [("vote", vote)])]), [a.public_pem, b.public_pem, c.public_pem])
+    assert not report.intact and report.block == 0 and "text" in report.problem
