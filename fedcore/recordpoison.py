@@ -268,7 +268,8 @@ def train_detectors(table: Table, *, fraction: float = 0.2, seed: int = 0, max_r
 
     The best is the one with the highest F1 in 3-fold cross-validation on the training rows;
     the scores reported are on the held-out test rows, which played no part in the choice
-    (choosing by the test F1 would flatter the winner's test score).
+    (choosing by the test F1 would flatter the winner's test score). A classifier that cannot
+    be cross-validated on so few rows gets no ``cv_f1`` (None) and is not chosen.
     """
     X, y = table.X, table.y
     if len(y) > max_rows:
@@ -288,13 +289,22 @@ def train_detectors(table: Table, *, fraction: float = 0.2, seed: int = 0, max_r
     folds = StratifiedKFold(n_folds, shuffle=True, random_state=seed)
     scores, fitted, cv_f1 = {}, {}, {}
     all_classifiers = _classifiers(seed)
+    few = (f"{len(t_train)} training records ({int(t_train.sum())} poisoned); "
+           "use more records or a larger share of poisoned ones")
     for name in names:
         clf = all_classifiers[name]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # the MLP's iteration cap is deliberate
-            cv_f1[name] = float(cross_val_score(clone(clf), F_train, t_train, cv=folds, scoring="f1").mean())
+            try:
+                cv_f1[name] = float(cross_val_score(clone(clf), F_train, t_train, cv=folds, scoring="f1",
+                                                    error_score="raise").mean())
+            except ValueError:  # a fold too small for this classifier (the calibrated SVM splits it 3 ways again)
+                cv_f1[name] = None
             t0 = time.perf_counter()
-            clf.fit(F_train, t_train)
+            try:
+                clf.fit(F_train, t_train)
+            except ValueError as exc:
+                raise ValueError(f"the classifier {name} cannot be trained on {few}") from exc
         proba = clf.predict_proba(F_test)[:, 1]
         pred = (proba >= 0.5).astype(int)
         scores[name] = Scores(
@@ -305,9 +315,12 @@ def train_detectors(table: Table, *, fraction: float = 0.2, seed: int = 0, max_r
             roc_auc=float(roc_auc_score(t_test, proba)) if len(set(t_test)) > 1 else None,
             seconds=time.perf_counter() - t0,
         ).to_dict()
-        scores[name]["cv_f1"] = round(cv_f1[name], 6)
+        scores[name]["cv_f1"] = None if cv_f1[name] is None else round(cv_f1[name], 6)
         fitted[name] = clf
-    best = max(names, key=cv_f1.__getitem__)
+    ranked = [name for name in names if cv_f1[name] is not None]
+    if not ranked:
+        raise ValueError(f"no classifier can be cross-validated on {few}")
+    best = max(ranked, key=cv_f1.__getitem__)
     detector = RecordDetector(best, fitted[best], feats, list(table.feature_names), list(table.class_names))
     return TrainingReport(detector, scores, best, len(idx_train), len(idx_test), fraction)
 

@@ -314,3 +314,24 @@ def test_train_detectors_command_skips_active_ones_unless_forced(capsys):
     out = capsys.readouterr().out
     assert "v1 active" in out and "already active" in out and "v2 active" in out
     assert Detector.objects.filter(active=True).count() == 1
+
+
+def test_a_small_uploaded_dataset_trains_its_detector_from_the_page_and_the_shell(client, provider, capsys):
+    from fedcore import data
+
+    biopsy = data.load_builtin("biopsy")
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([*biopsy.feature_names, "diagnosis"])
+    for x, y in zip(biopsy.X[:30], biopsy.y[:30], strict=True):
+        writer.writerow([*x.tolist(), biopsy.class_names[y]])
+    ds = training.dataset_create_upload(name="small clinic", content=out.getvalue().encode(),
+                                        target_column="diagnosis", max_bytes=10**6, user=provider)
+    client.force_login(provider)
+    response = client.post(reverse("poisoning:detector_train"), {"dataset": ds.pk, "poison_fraction": 0.2, "seed": 0})
+    assert response.status_code == 302
+    (det,) = Detector.objects.filter(dataset=ds)
+    assert det.scores["linear_svm"]["cv_f1"] is None and det.classifier != "linear_svm"
+    assert "—" in client.get(reverse("poisoning:detector_list")).content.decode()
+    call_command("train_detectors", "--force", "--dataset", "small clinic")
+    assert "(cv —)" in capsys.readouterr().out

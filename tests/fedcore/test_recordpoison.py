@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 
 import numpy as np
@@ -54,6 +55,15 @@ def test_every_classifier_is_trained_and_the_best_by_cross_validated_f1_is_kept(
     assert len({round(s["cv_f1"], 6) for s in report.scores.values()}) > 1  # real, distinct estimates
     for s in report.scores.values():
         assert 0 <= s["precision"] <= 1 and 0 <= s["recall"] <= 1 and s["seconds"] > 0
+
+
+def test_a_classifier_that_cannot_be_cross_validated_on_a_small_table_is_tested_but_not_chosen(biopsy):
+    small = dataclasses.replace(biopsy, X=biopsy.X[:30], y=biopsy.y[:30], columns=[])
+    report = train_detectors(small, fraction=0.2, seed=0)
+    assert report.scores["linear_svm"]["cv_f1"] is None  # its calibration splits a 2-poisoned fold again
+    assert report.best != "linear_svm" and report.scores[report.best]["cv_f1"] is not None
+    assert set(report.scores) == set(CLASSIFIER_NAMES)  # every classifier was still trained and tested
+    json.dumps(report.scores, allow_nan=False)  # storable as strict JSON: no NaN anywhere
 
 
 def test_too_few_poisoned_training_records_to_compare_classifiers_is_a_clear_error(biopsy):

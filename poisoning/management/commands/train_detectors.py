@@ -28,6 +28,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"{ds.name}: predictor already active (use --force for a new version)")
                 continue
             det = services.detector_train(dataset=ds, poison_fraction=opts["fraction"], seed=opts["seed"])
-            table = "  ".join(f"{n} F1={s['f1']:.3f} (cv {s['cv_f1']:.3f})" for n, s in det.scores.items())
+            table = "  ".join(f"{n} F1={s['f1']:.3f} (cv {'—' if s['cv_f1'] is None else format(s['cv_f1'], '.3f')})"
+                              for n, s in det.scores.items())
             self.stdout.write(f"{ds.name}: v{det.version} active = {det.classifier} (best cross-validated F1); "
                               f"F1 on the held-out test records (cv: on the training records)\n  {table}")
