@@ -24,6 +24,7 @@ from .data import Standardizer, Table, holdout_split, partition
 from .local import train_centralised, train_local
 from .model import ModelSpec, evaluate, flatten, init_weights, predict, unflatten
 from .signing import Identity, verify_signature
+from .smpc.aggregate import MAX_UPDATE_VALUE
 from .verification import BENIGN, POISONED, Verdict, verify_models
 
 DEFENSES = ("verification", "none", "krum", "multi_krum", "median", "trimmed_mean", "fltrust")
@@ -271,14 +272,16 @@ def finish_round(cfg: RoundConfig, global_vector: np.ndarray, updates: list[Loca
     for u, (ok, _) in zip(updates, sig, strict=True):
         sink("update", {"experiment": cfg.experiment, "round": round_no, "hospital": u.hospital,
                         "update_hash": u.update_hash, "n_samples": u.n_samples, "signature_ok": ok})
-    # NaN or infinity would make every score NaN (and pass every threshold) or stop the round:
-    # such an update is rejected like a forged one, and scored as if it were zero
-    finite = np.array([bool(np.isfinite(u.vector).all()) for u in updates])
+    encrypted = cfg.encrypted and cfg.defense == "verification"
+    # NaN or infinity would make every score NaN (and pass every threshold) or stop the round, and
+    # so would a value too large for the SMPC ring (or for a norm in float64): such an update is
+    # rejected like a forged one, and scored as if it were zero
+    unusable = [_unusable(u.vector) for u in updates]
+    finite = np.array([not why for why in unusable])
     U = np.array([u.vector if ok else np.zeros_like(u.vector) for u, ok in zip(updates, finite, strict=True)])
     norms = np.linalg.norm(U, axis=1)
     cosines = _mean_cosines(U)
     candidates = [unflatten(cfg.spec, global_vector + v) for v in U]
-    encrypted = cfg.encrypted and cfg.defense == "verification"
     # an honest update grows with the local steps taken (epochs x batches): compare norms per step,
     # so that large hospitals are not mistaken for boosted ones
     steps = np.array([max(1, cfg.local_epochs * -(-u.n_samples // cfg.batch_size)) for u in updates], dtype=np.float64)
@@ -291,7 +294,7 @@ def finish_round(cfg: RoundConfig, global_vector: np.ndarray, updates: list[Loca
     for i, (ok, why) in enumerate(sig):
         if not valid[i]:
             status[i], aggregated[i] = POISONED, False
-            verdicts[i].reason = "rejected: " + (why if not ok else "the update holds values that are not finite numbers")
+            verdicts[i].reason = "rejected: " + (why if not ok else unusable[i])
     accepted = np.flatnonzero(aggregated)
     if len(accepted) == 0:
         new_global = global_vector.copy()
@@ -330,6 +333,16 @@ def finish_round(cfg: RoundConfig, global_vector: np.ndarray, updates: list[Loca
                           "defense": cfg.defense, "aggregated": [int(updates[i].hospital) for i in accepted],
                           "metrics": metrics})
     return RoundOutcome(round_no, new_global, g_hash, records, metrics, time.perf_counter() - t0)
+
+
+def _unusable(vector: np.ndarray) -> str:
+    """Why an update cannot be scored or aggregated ('' when it can). The bound is the SMPC
+    ring's, under every defense: no weight of a model on standardised features moves that far."""
+    if not np.isfinite(vector).all():
+        return "the update holds values that are not finite numbers"
+    if vector.size and np.abs(vector).max() >= MAX_UPDATE_VALUE:
+        return f"the update holds values beyond +-{MAX_UPDATE_VALUE:.3g}, too large for the secure computation's ring"
+    return ""
 
 
 def _defend(cfg: RoundConfig, U, valid, verdicts, global_vector, X_root, y_root):

@@ -29,6 +29,9 @@ import numpy as np
 from .ring import DEFAULT_FRAC_BITS, U64, Shared, decode, encode, reconstruct, share_with_keys
 
 DEFAULT_WEIGHT_FRAC_BITS = 24
+# an update below this in magnitude fits every convex weighted sum (weights adding up to 1) at
+# the default precisions, with a factor 2 to spare for the rounding of the weights
+MAX_UPDATE_VALUE = 2.0 ** (63 - DEFAULT_FRAC_BITS - DEFAULT_WEIGHT_FRAC_BITS - 1)
 
 
 def secure_weighted_sum(

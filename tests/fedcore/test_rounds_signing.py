@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 
@@ -197,3 +199,20 @@ def test_an_update_with_nan_or_infinity_is_rejected_and_the_round_goes_on(setup,
         assert r.signature_ok and not (rejected and r.aggregated)
         assert ("not finite numbers" in r.reason) is rejected and np.isfinite([r.update_norm, r.val_loss]).all()
     assert sum(r.aggregated for r in out.records) == (1 if defense == "krum" else 4)
+
+
+@pytest.mark.parametrize("encrypted, defense", [(True, "verification"), (False, "verification"), (False, "median")])
+def test_a_huge_finite_update_is_rejected_and_the_round_goes_on(setup, encrypted, defense):
+    _, data = setup
+    c = cfg(encrypted=encrypted, defense=defense)
+    g = rounds.initial_vector(c)
+    ups = [rounds.hospital_update(c, h, g, *data.hospital(h), 1) for h in range(6)]
+    ups[3].vector = ups[3].vector * 1e200  # finite, validly signed, far beyond the ring
+    rounds.sign(c, ups[3], 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no overflow on the way, no infinite norm
+        out = rounds.finish_round(c, g, ups, data.X_val, data.y_val, 1)
+    (huge,) = [r for r in out.records if r.hospital == 3]
+    assert huge.status == "Poisoned" and not huge.aggregated and "too large for the secure computation" in huge.reason
+    assert all(np.isfinite([r.update_norm, r.cosine, r.val_loss]).all() for r in out.records)
+    assert np.isfinite(out.global_vector).all() and sum(r.aggregated for r in out.records) >= 4
