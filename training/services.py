@@ -247,10 +247,11 @@ def round_finish(*, experiment_id: int, round_no: int) -> None:
             transaction.on_commit(lambda: tasks.round_start.delay(experiment_id, round_no + 1))
 
 
-def _detection(exp: Experiment) -> dict:
+def _detection(exp: Experiment) -> dict | None:
+    """Detection quality, for a defense that predicts a status per update (else None)."""
     from poisoning.selectors import detection_metrics
 
-    return detection_metrics(experiment=exp)
+    return detection_metrics(experiment=exp) if exp.classifies_updates else None
 
 
 def experiment_centralised(*, experiment_id: int) -> None:

@@ -281,6 +281,21 @@ def test_detection_metrics_on_a_tiny_attacked_experiment(eager, client, provider
     page = client.get(reverse("training:experiment_detail", args=[exp.pk])).content.decode()
     assert page.count("malicious · Sign flip") == 4 and "Recall" in page  # the attack's label, not its code
     assert "malicious · sign_flip" not in page
+    assert exp.detection["recall"] == 1.0  # stored with the finished experiment
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_defense_that_classifies_no_update_stores_and_shows_no_detection_scores(eager, client, provider):
+    ds = training.dataset_create_builtin(name="breast_cancer")
+    exp = training.experiment_create(name="median run", dataset=ds, n_hospitals=6, rounds_=1, seed=4,
+                                     model_kind="logreg", attack="sign_flip", malicious_fraction=0.34,
+                                     defense="median", encrypted=False)
+    exp.refresh_from_db()
+    assert exp.status == Experiment.Status.FINISHED, exp.error
+    assert exp.detection is None  # median uses every update: a recall of 0 would be meaningless
+    client.force_login(provider)
+    row = client.get(reverse("dashboard")).content.decode().split("median run")[1].split("</tr>")[0]
+    assert "0.000" not in row and row.count("—") >= 2
 
 
 def test_api_predict_batch_export_and_errors(client, remote, provider, detector):
