@@ -277,8 +277,8 @@ def finish_round(cfg: RoundConfig, global_vector: np.ndarray, updates: list[Loca
     # so would a value too large for the SMPC ring (or for a norm in float64): such an update is
     # rejected like a forged one, and scored as if it were zero
     unusable = [_unusable(u.vector) for u in updates]
-    finite = np.array([not why for why in unusable])
-    U = np.array([u.vector if ok else np.zeros_like(u.vector) for u, ok in zip(updates, finite, strict=True)])
+    usable = np.array([not why for why in unusable])
+    U = np.array([u.vector if ok else np.zeros_like(u.vector) for u, ok in zip(updates, usable, strict=True)])
     norms = np.linalg.norm(U, axis=1)
     cosines = _mean_cosines(U)
     candidates = [unflatten(cfg.spec, global_vector + v) for v in U]
@@ -289,7 +289,7 @@ def finish_round(cfg: RoundConfig, global_vector: np.ndarray, updates: list[Loca
         cfg.spec, candidates, X_val, y_val, encrypted=encrypted, norms=norms / steps, n_parties=cfg.n_parties,
         seed=cfg.seed * 1000 + round_no,
         reference=unflatten(cfg.spec, global_vector) if cfg.defense == "verification" else None)
-    valid = np.array([ok for ok, _ in sig]) & finite
+    valid = np.array([ok for ok, _ in sig]) & usable
     status, aggregated, robust_delta = _defend(cfg, U, valid, verdicts, global_vector, X_root, y_root)
     for i, (ok, why) in enumerate(sig):
         if not valid[i]:
