@@ -89,7 +89,8 @@ class ExperimentSerializer(serializers.ModelSerializer):
 
 class LaunchSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=120)
-    dataset = serializers.PrimaryKeyRelatedField(queryset=Dataset.objects.all())
+    # a plain integer field: a related field would take 2.9 as dataset 2 and fail on 1e400
+    dataset = serializers.IntegerField(min_value=1, max_value=2**63 - 1, help_text="id of a dataset (GET /api/datasets/)")
     model_kind = serializers.ChoiceField(["mlp", "logreg"], default="mlp")
     n_hospitals = serializers.IntegerField(min_value=2, max_value=1000, default=10)
     rounds = serializers.IntegerField(min_value=1, max_value=200, default=10)
@@ -103,6 +104,12 @@ class LaunchSerializer(serializers.Serializer):
     malicious_fraction = serializers.FloatField(min_value=0.0, max_value=0.49, default=0.0)
     defense = serializers.ChoiceField(list(DEFENSES), default="verification")
     encrypted = serializers.BooleanField(default=True)
+
+    def validate_dataset(self, pk: int) -> Dataset:
+        try:
+            return Dataset.objects.get(pk=pk)
+        except Dataset.DoesNotExist:
+            raise serializers.ValidationError(f"there is no dataset with id {pk}") from None
 
 
 class ExperimentListApi(APIView):

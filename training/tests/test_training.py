@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 
 import numpy as np
 import pytest
@@ -231,12 +232,18 @@ def test_api_launches_an_experiment_with_the_settings_asked_for_and_refuses_bad_
                ({"malicious_fraction": 0.6}, "malicious_fraction", "less than or equal to 0.49"),
                ({"attack": "magic"}, "attack", "not a valid choice"),
                ({"defense": "magic"}, "defense", "not a valid choice"),
-               ({"dataset": 999}, "dataset", "does not exist"),
+               ({"dataset": 999}, "dataset", "there is no dataset with id 999"),
+               ({"dataset": ds.pk + 0.9}, "dataset", "valid integer"),  # not read as the dataset below it
+               ({"dataset": 10**30}, "dataset", "less than or equal to"),
+               ({"dataset": "abc"}, "dataset", "valid integer"),
                ({"rounds": 0}, "rounds", "greater than or equal to 1")]
     for change, field, message in refused:
         r = client.post(url, {**launch, **change}, content_type="application/json")
         assert r.status_code == 400, (change, r.status_code)
         assert message in " ".join(r.json()["error"]["fields"][field]), r.json()
+    huge = json.dumps({**launch, "dataset": 0}).replace('"dataset": 0', '"dataset": 1e400')  # inf once parsed
+    r = client.post(url, huge, content_type="application/json")
+    assert r.status_code == 400 and "dataset" in r.json()["error"]["fields"]
     assert not Experiment.objects.exists()
     r = client.post(url, launch, content_type="application/json")
     assert r.status_code == 201
