@@ -135,12 +135,19 @@ class RecordFeatures:
         if folds >= 2:
             proba = cross_val_predict(LogisticRegression(max_iter=2000), Z, diagnosis, cv=folds, method="predict_proba")
         else:
-            proba = self.reference.predict_proba(Z)
+            proba = self._reference_proba(Z)
         return self._assemble(X, Z, diagnosis, proba)
+
+    def _reference_proba(self, Z: np.ndarray) -> np.ndarray:
+        """(rows, n_classes) probabilities of the reference model: 0 for a class that none of the
+        training records had (the model's own columns are only the classes it saw)."""
+        out = np.zeros((len(Z), self.n_classes))
+        out[:, self.reference.classes_] = self.reference.predict_proba(Z)
+        return out
 
     def transform(self, X: np.ndarray, diagnosis: np.ndarray) -> np.ndarray:
         Z = (X - self.mean) / self.std
-        return self._assemble(X, Z, diagnosis, self.reference.predict_proba(Z))
+        return self._assemble(X, Z, diagnosis, self._reference_proba(Z))
 
     def out_of_range(self, X: np.ndarray) -> np.ndarray:
         """Per feature, how far (in SDs) a value lies outside the dataset's observed range; 0 inside."""
@@ -153,7 +160,7 @@ class RecordFeatures:
 
     def plausibility(self, X: np.ndarray, diagnosis: np.ndarray) -> np.ndarray:
         Z = (X - self.mean) / self.std
-        return self.reference.predict_proba(Z)[np.arange(len(diagnosis)), diagnosis]
+        return self._reference_proba(Z)[np.arange(len(diagnosis)), diagnosis]
 
     def _assemble(self, X: np.ndarray, Z: np.ndarray, diagnosis: np.ndarray, proba: np.ndarray) -> np.ndarray:
         onehot = np.eye(self.n_classes)[diagnosis]

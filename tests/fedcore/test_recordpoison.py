@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -64,6 +65,17 @@ def test_a_classifier_that_cannot_be_cross_validated_on_a_small_table_is_tested_
     assert report.best != "linear_svm" and report.scores[report.best]["cv_f1"] is not None
     assert set(report.scores) == set(CLASSIFIER_NAMES)  # every classifier was still trained and tested
     json.dumps(report.scores, allow_nan=False)  # storable as strict JSON: no NaN anywhere
+
+
+def test_a_class_missing_from_the_training_rows_gets_probability_zero_not_an_index_error():
+    rows = ["a,b,y"] + [f"{i},{i * 2},c{i % 30}" for i in range(60)]  # 30 classes of 2 records each
+    table = data.read_csv_upload("\n".join(rows).encode(), "y", max_bytes=10**6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # sklearn: "more unique classes than half the samples"
+        report = train_detectors(table, fraction=0.2, seed=0)
+        predictions = report.detector.predict(table.X, table.y)
+    assert len(predictions) == 60 and {p.status for p in predictions} <= {"Poisoned", "Benign"}
+    assert report.best in report.scores and report.scores[report.best]["cv_f1"] is not None
 
 
 def test_too_few_poisoned_training_records_to_compare_classifiers_is_a_clear_error(biopsy):
