@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,11 +97,27 @@ def plausible_range(minimum: float, maximum: float) -> tuple[float, float]:
     return round(minimum - RANGE_SLACK * span, 6), round(maximum + RANGE_SLACK * span, 6)
 
 
-def feature_value(raw: object, minimum: float, maximum: float) -> float:
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?|[+-]?(?:inf|infinity|nan)", re.ASCII | re.IGNORECASE)
+
+
+def parse_number(text: str, *, decimal_comma: bool = False) -> float:
+    """A number written in plain notation: ASCII digits with an optional sign, decimal point and
+    exponent (with ``decimal_comma``, as in semicolon-separated files, a comma for the point).
+    Python's other spellings, such as 1_000 or non-ASCII digits, are refused, so that a typo
+    like 1_5 is not read as 15. Raises ValueError."""
+    text = text.strip()
+    if decimal_comma:
+        text = text.replace(",", ".")
+    if not _NUMBER.fullmatch(text):
+        raise ValueError(f"not a number: {text[:40]!r}")
+    return float(text)
+
+
+def feature_value(raw: object, minimum: float, maximum: float, *, decimal_comma: bool = False) -> float:
     """One feature's value, from a form, a JSON body or a CSV cell, as a number in its plausible range.
 
-    The one check of a record's values: a number or numeric text, finite and inside
-    plausible_range(minimum, maximum). A boolean is not a number (JSON true is not 1). Raises
+    The one check of a record's values: a number or numeric text (:func:`parse_number`), finite
+    and inside plausible_range(minimum, maximum). A boolean is not a number (JSON true is not 1). Raises
     DataError saying what is wrong, without the field's name (the caller knows it).
     """
     if isinstance(raw, bool) or not isinstance(raw, int | float | str):
@@ -110,7 +127,7 @@ def feature_value(raw: object, minimum: float, maximum: float) -> float:
         raw = raw.strip()
     lo, hi = plausible_range(minimum, maximum)
     try:
-        value = float(raw)
+        value = parse_number(raw, decimal_comma=decimal_comma) if isinstance(raw, str) else float(raw)
     except ValueError:
         raise DataError(f"'{raw[:40]}' is not a number") from None
     except OverflowError:  # an integer beyond any float
@@ -353,7 +370,7 @@ def read_csv_upload(data: bytes, target_column: str, *, max_bytes: int = 20_000_
             if missing[i]:
                 continue
             try:
-                values[i] = float(c.replace(",", ".")) if delimiter == ";" else float(c)
+                values[i] = parse_number(c, decimal_comma=delimiter == ";")
             except ValueError:
                 bad_rows.append(i)
         present = int((~missing).sum())
@@ -393,7 +410,7 @@ def class_label(cell: str) -> str:
     one class, "1"; "0.50" is "0.5"), any other text is kept as it is, trimmed."""
     text = cell.strip()
     try:
-        number = float(text)
+        number = parse_number(text)
     except ValueError:
         return text
     if not np.isfinite(number):
@@ -403,7 +420,7 @@ def class_label(cell: str) -> str:
 
 def _natural_key(value: str):
     try:
-        return (0, float(value), value)
+        return (0, parse_number(value), value)
     except ValueError:
         return (1, 0.0, value.lower())
 

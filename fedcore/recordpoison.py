@@ -348,7 +348,8 @@ def read_records_csv(data: bytes, features: list[Column], target_name: str, clas
     if not data:
         raise DataError("the file is empty")
     text = csv_text(data)
-    reader = csv_rows(text, csv_delimiter(text))
+    delimiter = csv_delimiter(text)
+    reader = csv_rows(text, delimiter)
     header = [h.strip() for h in next(reader, (1, []))[1]]
     needed = [*feature_names, target_name]
     missing = [c for c in needed if c not in header]
@@ -372,7 +373,8 @@ def read_records_csv(data: bytes, features: list[Column], target_name: str, clas
         values = []
         for col in features:
             try:
-                values.append(feature_value(cells[where[col.name]], col.minimum, col.maximum))
+                values.append(feature_value(cells[where[col.name]], col.minimum, col.maximum,
+                                            decimal_comma=delimiter == ";"))
             except DataError as exc:
                 raise DataError(exc.detail, row=rowno, column=col.name) from None
         label = cells[where[target_name]].strip()

@@ -129,6 +129,7 @@ def test_good_csv_parses_with_categorical_one_hot():
         (GOOD.replace(",well\n", ",sick\n").encode(), "outcome", "single class"),
         (b"age,outcome\n1,a\n2,b\n", "outcome", "at least 20 are needed"),
         (GOOD.replace("\n31,", "\nthirty,", 1).encode(), "outcome", "row 3 / column 'age': 'thirty' is not a number"),
+        (GOOD.replace("\n31,", "\n3_1,", 1).encode(), "outcome", "row 3 / column 'age': '3_1' is not a number"),
         (GOOD.replace("\n32,", "\n1e300,", 1).encode(), "outcome", "row 4 / column 'age': '1e300' is too large to scale"),
         (GOOD.replace("\n33,", '\n"' + "9" * 200_000 + '",', 1).encode(), "outcome", "row 5: a cell is longer than 131,072 characters"),
         (GOOD.encode(), "outcome", None),

@@ -131,6 +131,10 @@ def test_batch_reader_takes_any_line_ending_and_numbers_written_another_way_and_
     for ending in (b"\r\n", b"\r"):
         X, d, _ = read_records_csv(ending.join([b"glu,outcome", b"100,1.0", b"90,0", b""]), columns, "outcome", ["0", "1"])
         assert X.tolist() == [[100.0], [90.0]] and d.tolist() == [1, 0]
+    X, _, _ = read_records_csv(b"glu;outcome\n100,5;1\n", columns, "outcome", ["0", "1"])  # as an upload reads it
+    assert X.tolist() == [[100.5]]
+    with pytest.raises(DataError, match="row 2 / column 'glu': '1_00' is not a number"):
+        read_records_csv(b"glu,outcome\n1_00,1\n", columns, "outcome", ["0", "1"])
     huge = b'glu,outcome\n100,0\n"' + b"9" * 200_000 + b'",1\n'
     with pytest.raises(DataError, match="row 3: a cell is longer than 131,072 characters"):
         read_records_csv(huge, columns, "outcome", ["0", "1"])
@@ -139,11 +143,15 @@ def test_batch_reader_takes_any_line_ending_and_numbers_written_another_way_and_
 def test_one_check_of_a_feature_value_takes_numbers_in_the_plausible_range_and_refuses_the_rest():
     # observed 1-10: the plausible range is one range wider on either side, -8 to 19
     assert data.plausible_range(1, 10) == (-8, 19)
-    assert [data.feature_value(v, 1, 10) for v in (4, 4.5, " 19 ", "-8", 0)] == [4.0, 4.5, 19.0, -8.0, 0.0]
+    assert [data.feature_value(v, 1, 10) for v in (4, 4.5, " 19 ", "-8", 0, "+5.", ".5", "1e1", "2E0")] == \
+        [4.0, 4.5, 19.0, -8.0, 0.0, 5.0, 0.5, 10.0, 2.0]
+    assert data.feature_value("4,5", 1, 10, decimal_comma=True) == 4.5
     refused = [(True, "true is not a number"), (False, "false is not a number"), (None, "null is not a number"),
                ([1], "a list is not a number"), ("abc", "'abc' is not a number"), ("nan", "'nan' is not a finite number"),
                (float("inf"), "'inf' is not a finite number"), (1e300, "1e+300 is outside the plausible range -8 to 19"),
-               ("19.5", "19.5 is outside the plausible range"), (-500, "-500 is outside"), (10**400, "outside the plausible range")]
+               ("19.5", "19.5 is outside the plausible range"), (-500, "-500 is outside"), (10**400, "outside the plausible range"),
+               ("1_0", "'1_0' is not a number"), ("\u0661\u0662", "is not a number"), ("4,5", "'4,5' is not a number"),
+               ("0x5", "'0x5' is not a number")]
     for raw, message in refused:
         with pytest.raises(DataError, match=re.escape(message)):
             data.feature_value(raw, 1, 10)
