@@ -63,9 +63,10 @@ def authority_names() -> dict[str, str]:
 
 def parse_digest(text: str) -> dict:
     """The (height, block_hash) of a digest file written by :func:`digest_document`; anything
-    else (other JSON, a height that is not a whole number, NaN or Infinity) is a ValueError."""
+    else (other JSON, a height that is not a whole number, NaN or Infinity) is a ValueError.
+    A byte-order mark, as some Windows editors write when they save the file, is ignored."""
     try:
-        doc = json.loads(text, parse_constant=_refuse)
+        doc = json.loads(text.removeprefix("\ufeff"), parse_constant=_refuse)
         if doc.get("format") != "fedhealth-ledger-digest/1":
             raise ValueError
         height, block_hash = doc["height"], doc["block_hash"]

@@ -54,3 +54,12 @@ def test_verifying_against_a_digest_without_choosing_a_file_says_so(client, prov
     client.force_login(provider)
     r = client.post(reverse("ledger:verify"))
     assert r.status_code == 200 and "choose the digest file" in r.content.decode()
+
+
+def test_a_digest_saved_with_a_byte_order_mark_is_verified(client, provider, ledger):
+    client.force_login(provider)
+    digest = client.get(reverse("ledger:digest")).content
+    r = client.post(reverse("ledger:verify"), {"digest": SimpleUploadedFile("d.json", b"\xef\xbb\xbf" + digest)})
+    page = r.content.decode()
+    assert r.status_code == 200 and "not a FedHealth ledger digest" not in page
+    assert "Checked against the exported digest of height 0" in page
