@@ -117,12 +117,13 @@ def classification_scores(y: np.ndarray, y_pred: np.ndarray, proba: np.ndarray, 
     binary = n_classes == 2
     average = "binary" if binary else "macro"
     labels = list(range(n_classes))
+    accuracy, loss = _accuracy_and_loss(y, y_pred, proba, n_classes)
     out: dict[str, float | None] = {
-        "accuracy": float(metrics.accuracy_score(y, y_pred)),
+        "accuracy": accuracy,
         "precision": float(metrics.precision_score(y, y_pred, average=average, labels=labels, zero_division=0)),
         "recall": float(metrics.recall_score(y, y_pred, average=average, labels=labels, zero_division=0)),
         "f1": float(metrics.f1_score(y, y_pred, average=average, labels=labels, zero_division=0)),
-        "loss": float(metrics.log_loss(y, np.clip(proba, 1e-12, 1.0), labels=labels)),
+        "loss": loss,
     }
     try:
         out["roc_auc"] = float(
@@ -131,6 +132,17 @@ def classification_scores(y: np.ndarray, y_pred: np.ndarray, proba: np.ndarray, 
     except ValueError:  # a class absent from y: AUC is undefined
         out["roc_auc"] = None
     return out
+
+
+def _accuracy_and_loss(y: np.ndarray, y_pred: np.ndarray, proba: np.ndarray, n_classes: int) -> tuple[float, float]:
+    return (float(metrics.accuracy_score(y, y_pred)),
+            float(metrics.log_loss(y, np.clip(proba, 1e-12, 1.0), labels=list(range(n_classes)))))
+
+
+def accuracy_and_loss(spec: ModelSpec, weights: Weights, X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Accuracy and log loss exactly as :func:`evaluate` gives them, without its other metrics
+    (what plaintext verification judges by, for every candidate of every round)."""
+    return _accuracy_and_loss(y, predict(spec, weights, X), predict_proba(spec, weights, X), spec.n_classes)
 
 
 def evaluate(spec: ModelSpec, weights: Weights, X: np.ndarray, y: np.ndarray) -> dict[str, float | None]:

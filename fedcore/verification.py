@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .model import ModelSpec, Weights, evaluate
+from .model import ModelSpec, Weights, accuracy_and_loss
 
 POISONED, BENIGN = "Poisoned", "Benign"
 MAD_TO_SIGMA = 1.4826
@@ -70,8 +70,8 @@ def evaluate_candidates(spec: ModelSpec, candidates: list[Weights], X_val: np.nd
     out = []
     for weights in candidates:
         t0 = time.perf_counter()
-        m = evaluate(spec, weights, X_val, y_val)
-        out.append((m["accuracy"], m["loss"], time.perf_counter() - t0))
+        accuracy, loss = accuracy_and_loss(spec, weights, X_val, y_val)
+        out.append((accuracy, loss, time.perf_counter() - t0))
     return out
 
 

@@ -7,6 +7,7 @@ from fedcore import data
 from fedcore.local import train_centralised, train_local
 from fedcore.model import (
     ModelSpec,
+    accuracy_and_loss,
     evaluate,
     flatten,
     init_weights,
@@ -206,3 +207,13 @@ def test_a_stray_text_in_a_numeric_column_is_an_error_not_a_category():
     mixed = "".join(f"{['a', 'b', 'c'][i % 3]},{'yes' if i % 2 else 'no'}\n" for i in range(40))
     table = data.read_csv_upload(("kind,label\n" + mixed).encode(), "label")
     assert table.feature_names == ["kind=a", "kind=b", "kind=c"]
+
+
+@pytest.mark.parametrize("spec", [ModelSpec("mlp", 6, 2, (8,)), ModelSpec("logreg", 6, 3), ModelSpec("mlp", 6, 4, (5, 3))])
+def test_accuracy_and_loss_are_evaluates_own_two_scores(spec):
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(50, 6)), rng.integers(0, spec.n_classes, 50)
+    for seed in range(3):
+        w = init_weights(spec, seed)
+        full = evaluate(spec, w, X, y)
+        assert accuracy_and_loss(spec, w, X, y) == (full["accuracy"], full["loss"])
