@@ -65,6 +65,8 @@ def predictions(*, user=None, status: str = "", dataset: str = "", query: str = 
         qs = qs.filter(dataset_name=dataset)
     if batch:
         qs = qs.filter(batch=batch)
+    if "\x00" in query:
+        return qs.none()  # nothing stored holds a NUL (forms refuse it); SQLite's LIKE would stop at it and match all
     if query:
         qs = qs.filter(Q(user__username__icontains=query) | Q(user__full_name__icontains=query)
                        | Q(dataset_name__icontains=query) | Q(batch__startswith=query))

@@ -227,6 +227,9 @@ def test_provider_lists_filters_searches_and_downloads_escaped_csv(client, provi
     page = client.get(reverse("poisoning:prediction_list"), {"status": "Poisoned"})
     assert page.status_code == 200 and len(page.context["page"].object_list) == 2
     assert len(client.get(reverse("poisoning:prediction_list"), {"q": remote.username}).context["page"].object_list) == 3
+    for q in ("\x00", remote.username + "\x00"):  # no stored name holds a NUL: SQLite's LIKE stopped at it and matched all
+        assert len(client.get(reverse("poisoning:prediction_list"), {"q": q}).context["page"].object_list) == 0
+        assert client.get(reverse("api_poisoning_predictions"), {"q": q}).json()["count"] == 0
     rows = read_csv(client.get(reverse("poisoning:download")))
     assert len(rows) == 4
     names = {r["dataset"] for r in rows}
