@@ -297,6 +297,11 @@ def verify_chain(blocks: list[StoredBlock], genesis_authorities: list[str], *, e
     auth = AuthoritySet(list(genesis_authorities))
     prev, good_height, good_hash, n_entries = GENESIS_PREV, -1, GENESIS_PREV, 0
     digest_seen = expected_digest is None
+    if expected_digest and expected_digest.get("height") == -1:  # exported before the first block
+        if expected_digest.get("block_hash") != GENESIS_PREV:
+            return Report(False, -1, GENESIS_PREV, 0, "the exported digest's height -1 (no block yet) must carry the "
+                          "genesis hash of zeros; this one does not", 0)
+        digest_seen = True
 
     def broken(problem, block, entry=None):
         return Report(False, good_height, good_hash, n_entries, problem, block, entry)

@@ -122,3 +122,16 @@ def test_a_signed_vote_with_a_field_that_is_not_text_breaks_the_chain_with_a_rea
     vote["signature"] = a.sign(chain._vote_message(vote)).hex()  # a hostile authority signs it
     report = chain.verify_chain(_chain([(a, [("vote", vote)])]), [a.public_pem, b.public_pem, c.public_pem])
     assert not report.intact and report.block == 0 and "text" in report.problem
+
+
+def test_a_digest_exported_before_the_first_block_checks_out_against_any_chain_grown_from_it():
+    a, b = Identity.from_seed(b"\x01"), Identity.from_seed(b"\x02")
+    genesis = [a.public_pem, b.public_pem]
+    empty = chain.verify_chain([], genesis)
+    digest = {"height": empty.height, "block_hash": empty.digest}
+    assert digest == {"height": -1, "block_hash": chain.GENESIS_PREV}
+    assert chain.verify_chain([], genesis, expected_digest=digest).intact
+    grown = _chain([(a, [("n", {"i": 1})]), (b, [("n", {"i": 2})])])
+    assert chain.verify_chain(grown, genesis, expected_digest=digest).intact
+    forged = chain.verify_chain(grown, genesis, expected_digest={"height": -1, "block_hash": "1" * 64})
+    assert not forged.intact and "genesis hash" in forged.problem
