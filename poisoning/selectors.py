@@ -18,8 +18,11 @@ from .models import Detector, Prediction, UpdateRecord
 STATUSES = ("Poisoned", "Benign")
 
 
-def detection_metrics(*, experiment) -> dict:
-    """Precision, recall and false-positive rate of the predicted status vs ground truth."""
+def detection_metrics(*, experiment) -> dict | None:
+    """Precision, recall and false-positive rate of the predicted status vs ground truth; None
+    for a defense that predicts no status (none, median, trimmed mean: every update is used)."""
+    if not experiment.classifies_updates:
+        return None
     c = UpdateRecord.objects.filter(experiment=experiment).aggregate(
         tp=Count("id", filter=Q(malicious=True, status="Poisoned")),
         fp=Count("id", filter=Q(malicious=False, status="Poisoned")),

@@ -22,6 +22,7 @@ from fedcore import rounds
 from fedcore.model import ModelSpec
 from ledger.selectors import verify_model_hash
 from ledger.services import ledger_append
+from poisoning import selectors as poisoning_selectors
 from poisoning.services import update_records_store
 
 from . import selectors
@@ -239,19 +240,12 @@ def round_finish(*, experiment_id: int, round_no: int) -> None:
         HospitalUpdate.objects.filter(experiment=exp, round_no=round_no).update(vector=b"")  # keep only hashes
         if round_no >= exp.rounds:
             exp.status, exp.finished, exp.final = Experiment.Status.FINISHED, timezone.now(), outcome.metrics
-            exp.detection = _detection(exp)
+            exp.detection = poisoning_selectors.detection_metrics(experiment=exp)
             exp.save(update_fields=["global_vector", "status", "finished", "final", "detection"])
         else:
             exp.current_round, exp.hospitals_done = round_no + 1, 0
             exp.save(update_fields=["global_vector", "current_round", "hospitals_done"])
             transaction.on_commit(lambda: tasks.round_start.delay(experiment_id, round_no + 1))
-
-
-def _detection(exp: Experiment) -> dict | None:
-    """Detection quality, for a defense that predicts a status per update (else None)."""
-    from poisoning.selectors import detection_metrics
-
-    return detection_metrics(experiment=exp) if exp.classifies_updates else None
 
 
 def experiment_centralised(*, experiment_id: int) -> None:

@@ -13,7 +13,7 @@ def experiment_updates(experiment):
     records = selectors.update_records(experiment=experiment)
     det = selectors.detection_metrics(experiment=experiment)
     matrix = None
-    if records and experiment.attack != "none":
+    if records and det is not None and experiment.attack != "none":
         matrix = mark_safe(charts.confusion("Detection vs ground truth", det["tp"], det["fp"], det["fn"], det["tn"]))
     return {"exp": experiment, "records": records, "det": det, "matrix": matrix}
 

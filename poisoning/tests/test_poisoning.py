@@ -299,6 +299,8 @@ def test_a_defense_that_classifies_no_update_stores_and_shows_no_detection_score
     client.force_login(provider)
     row = client.get(reverse("dashboard")).content.decode().split("median run")[1].split("</tr>")[0]
     assert "0.000" not in row and row.count("—") >= 2
+    api = client.get(reverse("api_poisoning_updates", args=[exp.pk])).json()
+    assert api["count"] == 6 and api["detection"] is None  # as the experiment itself says
 
 
 def test_api_predict_batch_export_and_errors(client, remote, provider, detector):
