@@ -303,6 +303,17 @@ def test_a_defense_that_classifies_no_update_stores_and_shows_no_detection_score
     assert api["count"] == 6 and api["detection"] is None  # as the experiment itself says
 
 
+def test_api_a_missing_object_is_a_not_found_error_like_a_missing_endpoint(client, remote, provider):
+    client.force_login(provider)
+    for url in (reverse("api_poisoning_updates", args=[999999]), reverse("api_ledger_proof", args=[999999])):
+        r = client.get(url)
+        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found", url
+    client.force_login(remote)
+    r = client.post(reverse("api_poisoning_predictions"), {"detector": 999999, "values": {}, "diagnosis": "benign"},
+                    content_type="application/json")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+
+
 def test_api_predict_batch_export_and_errors(client, remote, provider, detector):
     client.force_login(remote)
     url = reverse("api_poisoning_predictions")
