@@ -98,6 +98,7 @@ def plausible_range(minimum: float, maximum: float) -> tuple[float, float]:
 
 
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?|[+-]?(?:inf|infinity|nan)", re.ASCII | re.IGNORECASE)
+_WHOLE = re.compile(r"[+-]?[0-9]{1,18}")
 
 
 def parse_number(text: str, *, decimal_comma: bool = False) -> float:
@@ -111,6 +112,15 @@ def parse_number(text: str, *, decimal_comma: bool = False) -> float:
     if not _NUMBER.fullmatch(text):
         raise ValueError(f"not a number: {text[:40]!r}")
     return float(text)
+
+
+def parse_whole_number(text: str) -> int:
+    """A whole number in plain notation (ASCII digits, an optional sign, at most 18 digits, so
+    that it fits a database integer), as :func:`parse_number` reads numbers. Raises ValueError."""
+    text = text.strip()
+    if not _WHOLE.fullmatch(text):
+        raise ValueError(f"not a whole number: {text[:40]!r}")
+    return int(text)
 
 
 def feature_value(raw: object, minimum: float, maximum: float, *, decimal_comma: bool = False) -> float:

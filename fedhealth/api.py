@@ -11,6 +11,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from fedcore.data import parse_whole_number
+
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DjangoValidationError):
@@ -44,6 +46,17 @@ def error_body(http_status: int, code: str, message: str, fields: dict | None = 
 def error_response(message: str, *, code: str = "invalid", http_status: int = status.HTTP_400_BAD_REQUEST, fields: dict | None = None) -> Response:
     """For services that raise domain errors: the same envelope as DRF's own errors."""
     return Response(error_body(http_status, code, message, fields), status=http_status)
+
+
+def query_int(params, name: str, *, required: bool = False) -> int | None:
+    """A whole-number query parameter (None when absent and not required); a clear 400 otherwise."""
+    value = params.get(name, "")
+    if value == "" and not required:
+        return None
+    try:
+        return parse_whole_number(value)
+    except ValueError:
+        raise exceptions.ValidationError({name: ["must be a whole number"]}) from None
 
 
 def is_api_request(request: HttpRequest) -> bool:

@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import PROVIDER, REMOTE, HasRole
-from fedhealth.api import error_response
+from fedhealth.api import query_int
 
 from . import selectors
 from .models import Block, Entry
@@ -30,18 +30,8 @@ class BlockListApi(generics.ListAPIView):
 
     def get_queryset(self):
         p = self.request.query_params
-
-        def as_int(name):
-            v = p.get(name)
-            if v in (None, ""):
-                return None
-            try:
-                return int(v)
-            except ValueError:
-                raise serializers.ValidationError({name: "must be an integer"}) from None
-
-        return selectors.block_list(experiment=p.get("experiment", "")[:64], round_no=as_int("round"),
-                                    hospital=as_int("hospital"))
+        return selectors.block_list(experiment=p.get("experiment", "")[:64], round_no=query_int(p, "round"),
+                                    hospital=query_int(p, "hospital"))
 
 
 ReportSerializer = inline_serializer("LedgerReport", {
@@ -61,11 +51,8 @@ class VerifyApi(APIView):
     def get(self, request):
         expected = None
         if "height" in request.query_params:
-            try:
-                expected = {"height": int(request.query_params["height"]),
-                            "block_hash": request.query_params.get("block_hash", "")}
-            except ValueError:
-                return error_response("height must be an integer", fields={"height": ["must be an integer"]})
+            expected = {"height": query_int(request.query_params, "height", required=True),
+                        "block_hash": request.query_params.get("block_hash", "")}
         r = selectors.ledger_verify(expected_digest=expected)
         return Response({"intact": r.intact, "height": r.height, "digest": r.digest, "entries": r.entries,
                          "problem": r.problem, "block": r.block, "entry": r.entry, "summary": r.summary()})
@@ -93,10 +80,6 @@ class ModelCheckApi(APIView):
                    responses=inline_serializer("ModelCheck", {"authentic": serializers.BooleanField(), "message": serializers.CharField()}))
     def get(self, request):
         p = request.query_params
-        try:
-            round_no = int(p.get("round", ""))
-        except ValueError:
-            return error_response("round must be an integer", fields={"round": ["must be an integer"]})
-        ok, message = selectors.verify_model_hash(experiment=p.get("experiment", ""), round_no=round_no,
+        ok, message = selectors.verify_model_hash(experiment=p.get("experiment", ""), round_no=query_int(p, "round", required=True),
                                                   model_hash=p.get("model_hash", ""))
         return Response({"authentic": ok, "message": message})

@@ -7,6 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from accounts.permissions import PROVIDER, role_required
+from fedcore.data import parse_whole_number
 
 from . import selectors
 from .models import Block, Entry
@@ -14,7 +15,7 @@ from .models import Block, Entry
 
 def _int(value: str | None) -> int | None:
     try:
-        return int(value) if value not in (None, "") else None
+        return parse_whole_number(value) if value not in (None, "") else None
     except ValueError:
         return None
 

@@ -10,6 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
+from django.urls import reverse
 
 from fedcore import chain
 from fedcore.signing import Identity
@@ -280,3 +281,23 @@ def test_an_authority_added_again_seals_in_the_turn_the_chain_gives_it(settings)
     assert report.intact, report.summary()
     last_five = Block.objects.order_by("-height")[:5].values_list("authority", flat=True)
     assert set(last_five) == {a.fingerprint for a in (a1, a2, a3, a4, a5)}
+
+
+@pytest.mark.django_db
+def test_api_query_numbers_are_plain_whole_numbers_and_an_early_digest_checks_out(client, provider):
+    services.ledger_init(authorities=3)
+    client.force_login(provider)
+    genesis = client.get(reverse("api_ledger_verify")).json()
+    assert genesis["intact"] and genesis["height"] == -1
+    fill()
+    grown = client.get(reverse("api_ledger_verify"), {"height": -1, "block_hash": genesis["digest"]}).json()
+    assert grown["intact"] and grown["height"] == 2
+    blocks = client.get(reverse("api_ledger_blocks"), {"round": "1"}).json()
+    assert blocks["count"] == 1
+    for url, params, name in ((reverse("api_ledger_blocks"), {"round": "1_0"}, "round"),
+                              (reverse("api_ledger_blocks"), {"hospital": "1.0"}, "hospital"),
+                              (reverse("api_ledger_verify"), {"height": "\u0661", "block_hash": "0" * 64}, "height"),
+                              (reverse("api_ledger_model_check"), {"experiment": "e1", "round": "1_5", "model_hash": "a"}, "round"),
+                              (reverse("api_ledger_model_check"), {"experiment": "e1", "model_hash": "a"}, "round")):
+        r = client.get(url, params)
+        assert r.status_code == 400 and r.json()["error"]["fields"] == {name: ["must be a whole number"]}, (url, params)
