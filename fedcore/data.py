@@ -409,6 +409,10 @@ def read_csv_upload(data: bytes, target_column: str, *, max_bytes: int = 20_000_
         for cat in categories:
             features.append(np.array([1.0 if c == cat else 0.0 for c in cells]))
             names.append(f"{name}={cat}")
+    clash = next((n for k, n in enumerate(names) if n in names[:k]), None)
+    if clash is not None:
+        raise DataError(f"two features would be named '{clash}': a text column's category 'column=value' gives "
+                        "the name of another column; rename that column", column=clash)
     X = np.column_stack(features)
     if np.all(X.std(axis=0) == 0):
         raise DataError("every feature column is constant; nothing can be learned from it")

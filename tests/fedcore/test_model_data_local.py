@@ -133,6 +133,8 @@ def test_good_csv_parses_with_categorical_one_hot():
         (GOOD.replace("\n31,", "\n3_1,", 1).encode(), "outcome", "row 3 / column 'age': '3_1' is not a number"),
         (GOOD.replace("\n32,", "\n1e300,", 1).encode(), "outcome", "row 4 / column 'age': '1e300' is too large to scale"),
         (GOOD.replace("\n33,", '\n"' + "9" * 200_000 + '",', 1).encode(), "outcome", "row 5: a cell is longer than 131,072 characters"),
+        (("a,a=x,outcome\n" + "".join(f"{'xz'[i % 2]},{i % 5},{'well' if i % 3 else 'sick'}\n" for i in range(30))).encode(),
+         "outcome", "column 'a=x': two features would be named 'a=x'"),
         (GOOD.encode(), "outcome", None),
     ],
 )
