@@ -148,4 +148,9 @@ def batch_csv(batch: str, qs: QuerySet[Prediction]) -> tuple[list[str], Iterator
         for p in qs.filter(batch=batch).order_by("id").iterator(chunk_size=2000):
             yield [*(p.inputs.get(c) for c in columns), p.status, round(p.probability, 6), " | ".join(p.reasons)]
 
-    return [*columns, "status", "probability_poisoned", "reasons"], rows()
+    added = []  # an uploaded column of the same name keeps its own: the prediction's is "predicted_<name>"
+    for name in ("status", "probability_poisoned", "reasons"):
+        while name in columns or name in added:
+            name = "predicted_" + name
+        added.append(name)
+    return [*columns, *added], rows()

@@ -220,6 +220,16 @@ def _predictions(detector, users_and_status):
                                   probability=0.9 if status == "Poisoned" else 0.1, reasons=["r"])
 
 
+def test_a_batch_download_keeps_uploaded_columns_named_like_the_added_ones(client, remote, detector):
+    inputs = {"status": "7", "predicted_status": "8", "reasons": "x", "age": "30"}
+    Prediction.objects.create(user=remote, detector=detector, dataset_name="d", inputs=inputs, status="Poisoned",
+                              probability=0.9, reasons=["r1", "r2"], batch="b" * 36, source="batch")
+    header, rows = selectors.batch_csv("b" * 36, selectors.predictions(user=remote))
+    assert header == ["status", "predicted_status", "reasons", "age", "predicted_predicted_status",
+                      "probability_poisoned", "predicted_reasons"]
+    assert list(rows) == [["7", "8", "x", "30", "Poisoned", 0.9, "r1 | r2"]]
+
+
 def test_provider_lists_filters_searches_and_downloads_escaped_csv(client, provider, remote, detector):
     _predictions(detector, [(remote, "Poisoned", "biopsy"), (remote, "Benign", "biopsy"),
                             (remote, "Poisoned", "=HYPERLINK(\"http://evil\")"), (provider, "Benign", "-2+3")])
