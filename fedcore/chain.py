@@ -172,18 +172,20 @@ class AuthoritySet:
             raise ValueError("only a current authority may vote")
         if action not in ("add", "remove"):
             raise ValueError("a vote adds or removes an authority")
-        key = (action, subject_pem)
+        # a key is the same authority however its PEM is written (line endings, spacing)
+        subject = public_fingerprint(subject_pem)
+        key = (action, subject)
         self.votes.setdefault(key, set()).add(voter_fp)
         if len(self.votes[key]) * 2 > len(self.authorities):
             del self.votes[key]
-            if action == "add" and subject_pem not in self.authorities:
+            current = self.by_fingerprint(subject)
+            if action == "add" and current is None:
                 self.authorities.append(subject_pem)
                 return "added"
-            if action == "remove" and subject_pem in self.authorities and len(self.authorities) > 1:
-                self.authorities.remove(subject_pem)
-                gone = public_fingerprint(subject_pem)
+            if action == "remove" and current is not None and len(self.authorities) > 1:
+                self.authorities.remove(current)
                 for voters in self.votes.values():  # a former authority's open votes no longer count
-                    voters.discard(gone)
+                    voters.discard(subject)
                 return "removed"
         return None
 
@@ -320,10 +322,10 @@ def verify_chain(blocks: list[StoredBlock], genesis_authorities: list[str], *, e
         for e in b.entries:
             try:
                 payload = json.loads(e.payload)
-            except ValueError:
-                return broken("payload is not valid JSON (modified)", b.height, e.index)
-            recomputed = entry_hash(e.kind, payload)
-            if canonical_json(payload).decode() != e.payload or recomputed != e.payload_hash:
+                canonical, recomputed = canonical_json(payload).decode(), entry_hash(e.kind, payload)
+            except (ValueError, UnicodeError, RecursionError):  # CanonicalError: NaN, 1e999, a lone surrogate
+                return broken("payload is not valid canonical JSON (modified)", b.height, e.index)
+            if canonical != e.payload or recomputed != e.payload_hash:
                 return broken("payload modified: its hash no longer matches", b.height, e.index)
         if len(b.entries) != b.entry_count:
             return broken(f"{len(b.entries)} entries stored, the sealed header says {b.entry_count} (entry inserted or deleted)", b.height)

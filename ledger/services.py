@@ -59,11 +59,11 @@ def _active_authorities() -> list[Authority]:
     if not any(a.genesis for a in authorities):
         authorities = ledger_init()
     auth, _ = _chain_authorities(authorities)
-    rows = {a.public_pem: a for a in authorities}
-    missing = [pem for pem in auth.authorities if pem not in rows]
+    rows = {a.fingerprint: a for a in authorities}  # a key however its PEM was written
+    missing = [fp for fp in auth.fingerprints if fp not in rows]
     if missing:
         raise LedgerError(f"{len(missing)} authority key(s) voted onto the chain have no authority record to seal with")
-    return [rows[pem] for pem in auth.authorities]
+    return [rows[fp] for fp in auth.fingerprints]
 
 
 def _index_fields(payload: dict) -> dict:

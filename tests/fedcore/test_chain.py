@@ -135,3 +135,26 @@ def test_a_digest_exported_before_the_first_block_checks_out_against_any_chain_g
     assert chain.verify_chain(grown, genesis, expected_digest=digest).intact
     forged = chain.verify_chain(grown, genesis, expected_digest={"height": -1, "block_hash": "1" * 64})
     assert not forged.intact and "genesis hash" in forged.problem
+
+
+@pytest.mark.parametrize("stored", ['{"a":NaN}', '{"a":1e999}', '"\\ud800"', "[" * 100_000 + "]" * 100_000])
+def test_a_payload_rewritten_to_json_with_no_canonical_form_is_named_not_a_crash(stored):
+    a = Identity.from_seed(b"\x01")
+    blocks = _chain([(a, [("n", {"i": 1}), ("n", {"i": 2})])])
+    blocks[0].entries[1].payload = stored
+    report = chain.verify_chain(blocks, [a.public_pem])
+    assert not report.intact and (report.block, report.entry) == (0, 1) and "canonical JSON" in report.problem
+
+
+def test_an_authority_is_one_key_however_its_pem_is_written():
+    ids = [Identity.from_seed(bytes([i])) for i in range(4)]
+    crlf = ids[3].public_pem.replace("\n", "\r\n")
+    auth = chain.AuthoritySet([i.public_pem for i in ids[:3]])
+    assert auth.apply_vote(ids[0].fingerprint, "add", ids[3].public_pem) is None
+    assert auth.apply_vote(ids[1].fingerprint, "add", crlf) == "added"  # the same subject: a majority of 2
+    for voter in ids[:3]:  # adding it again changes nothing
+        assert auth.apply_vote(voter.fingerprint, "add", crlf) is None
+    assert auth.fingerprints == [i.fingerprint for i in ids]
+    for voter in ids[:3]:
+        outcome = auth.apply_vote(voter.fingerprint, "remove", ids[2].public_pem.replace("\n", "\r\n"))
+    assert outcome == "removed" and auth.fingerprints == [ids[0].fingerprint, ids[1].fingerprint, ids[3].fingerprint]
