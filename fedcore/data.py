@@ -362,9 +362,10 @@ def read_csv_upload(data: bytes, target_column: str, *, max_bytes: int = 20_000_
         raise DataError(f"the target has {len(class_names)} distinct values; it must be a class label (at most {MAX_CATEGORIES})", column=target_column)
     index = {c: k for k, c in enumerate(class_names)}
     y = np.array([index[v] for v in target_raw], dtype=np.int64)
-    small = [c for c in class_names if (y == index[c]).sum() < 2]
-    if small:
-        raise DataError(f"class '{small[0]}' has fewer than 2 rows", column=target_column)
+    small = [c for c in class_names if (y == index[c]).sum() < 3]
+    if small:  # the split keeps a row of each class for test and for validation, and one is needed to train
+        raise DataError(f"class '{small[0]}' has fewer than 3 rows (one each for training, validation and test)",
+                        column=target_column)
 
     features, names = [], []
     for j, name in enumerate(header):
@@ -384,7 +385,7 @@ def read_csv_upload(data: bytes, target_column: str, *, max_bytes: int = 20_000_
             except ValueError:
                 bad_rows.append(i)
         present = int((~missing).sum())
-        if bad_rows and len(bad_rows) <= (1 - NUMERIC_SHARE) * present:
+        if bad_rows and present - len(bad_rows) >= round(NUMERIC_SHARE * present, 9):  # rounded: 0.2 * 20 < 4
             # a numeric column with a few stray texts: a typo to fix, not a category
             i = bad_rows[0]
             raise DataError(f"'{cells[i]}' is not a number, and the rest of the column is numeric", row=i + 2, column=name)
@@ -392,7 +393,7 @@ def read_csv_upload(data: bytes, target_column: str, *, max_bytes: int = 20_000_
         if bad_row is None:
             if not np.all(np.isfinite(values[~missing])):
                 i = int(np.where(~np.isfinite(values) & ~missing)[0][0])
-                raise DataError("the value is infinite", row=i + 2, column=name)
+                raise DataError(f"'{cells[i]}' is not a finite number", row=i + 2, column=name)
             too_large = ~missing & (np.abs(np.nan_to_num(values)) > MAX_ABS_VALUE)
             if too_large.any():
                 i = int(np.argmax(too_large))

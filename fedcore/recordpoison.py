@@ -360,8 +360,20 @@ def read_records_csv(data: bytes, features: list[Column], target_name: str, clas
     if repeated is not None:
         raise DataError("this column appears more than once in the header; keep only one", row=1, column=repeated)
     where = {c: header.index(c) for c in needed}
-    # a diagnosis is matched as written or as a number written another way ("1.0" for class "1")
-    classes = {key: i for i, c in enumerate(class_names) for key in (class_label(c).lower(), c.lower())}
+    # a diagnosis is matched as written, as a number written another way ("1.0" for class "1"),
+    # then in any case ("Benign" for "benign") where that names one class only
+    exact = {c: i for i, c in enumerate(class_names)}
+    folded: dict[str, int | None] = {}
+    for i, c in enumerate(class_names):
+        for key in {c.lower(), class_label(c).lower()}:
+            folded[key] = i if folded.get(key, i) == i else None
+
+    def class_index(label: str) -> int | None:
+        for candidate in (label, class_label(label)):
+            if candidate in exact:
+                return exact[candidate]
+        return next((folded[k] for k in (label.lower(), class_label(label).lower()) if folded.get(k) is not None), None)
+
     X, diagnosis, rows = [], [], []
     for rowno, cells in reader:
         if not any(c.strip() for c in cells):
@@ -378,13 +390,12 @@ def read_records_csv(data: bytes, features: list[Column], target_name: str, clas
             except DataError as exc:
                 raise DataError(exc.detail, row=rowno, column=col.name) from None
         label = cells[where[target_name]].strip()
-        if label.lower() not in classes:
-            label = class_label(label)
-        if label.lower() not in classes:
+        k = class_index(label)
+        if k is None:
             raise DataError(f"'{label}' is not one of {', '.join(class_names)}", row=rowno, column=target_name)
         X.append(values)
-        diagnosis.append(classes[label.lower()])
-        rows.append({**{n: v for n, v in zip(feature_names, values, strict=True)}, target_name: class_names[classes[label.lower()]]})
+        diagnosis.append(k)
+        rows.append({**{n: v for n, v in zip(feature_names, values, strict=True)}, target_name: class_names[k]})
     if not X:
         raise DataError("the file has a header but no records", row=2)
     return np.asarray(X, dtype=np.float64), np.asarray(diagnosis, dtype=np.int64), rows

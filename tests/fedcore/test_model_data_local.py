@@ -109,6 +109,12 @@ GOOD = "age,glucose,smoker,outcome\n" + "".join(
 )
 
 
+def test_a_class_of_three_rows_reaches_training_validation_and_test():
+    y = np.array([0] * 30 + [1] * 3)
+    split = data.holdout_split(y)
+    assert all(set(y[part]) == {0, 1} for part in (split.train, split.validation, split.test))
+
+
 def test_good_csv_parses_with_categorical_one_hot():
     t = data.read_csv_upload(GOOD.encode(), "outcome")
     assert t.X.shape == (40, 4)
@@ -135,6 +141,12 @@ def test_good_csv_parses_with_categorical_one_hot():
         (GOOD.replace("\n33,", '\n"' + "9" * 200_000 + '",', 1).encode(), "outcome", "row 5: a cell is longer than 131,072 characters"),
         (("a,a=x,outcome\n" + "".join(f"{'xz'[i % 2]},{i % 5},{'well' if i % 3 else 'sick'}\n" for i in range(30))).encode(),
          "outcome", "column 'a=x': two features would be named 'a=x'"),
+        (GOOD.replace("\n31,", "\n+nan,", 1).encode(), "outcome", "row 3 / column 'age': '\\+nan' is not a finite number"),
+        # 16 numbers and 4 texts: numeric (at least 80 %), so a text is a typo
+        (("a,y\n" + "".join(f"{i},{i % 2}\n" for i in range(16)) + "".join(f"x{i},{i % 2}\n" for i in range(4))).encode(),
+         "y", "row 18 / column 'a': 'x0' is not a number, and the rest of the column is numeric"),
+        (("a,y\n" + "".join(f"{i},{'k' if i < 2 else 'l'}\n" for i in range(30))).encode(), "y",
+         "column 'y': class 'k' has fewer than 3 rows"),
         (GOOD.encode(), "outcome", None),
     ],
 )

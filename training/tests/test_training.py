@@ -259,7 +259,7 @@ def test_api_launches_an_experiment_with_the_settings_asked_for_and_refuses_bad_
 # two rows of each rare class: the stratified split keeps one for validation and one for test, so
 # the training pool is smaller than 65% of the rows
 RARE_CLASSES_CSV = "a,b,y\n" + "".join(
-    f"{i % 11},{(i * 7) % 13},{'rare1' if i < 2 else 'rare2' if i < 4 else 'common'}\n" for i in range(40))
+    f"{i % 11},{(i * 7) % 13},{'rare1' if i < 3 else 'rare2' if i < 6 else 'common'}\n" for i in range(40))
 
 
 @pytest.mark.django_db(transaction=True)
