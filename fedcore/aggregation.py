@@ -150,9 +150,9 @@ def trimmed_mean(U, beta: float = 0.1, sample_counts=None) -> AggregationResult:
     """Yin et al. 2018: per coordinate, drop the beta fraction largest and smallest, average."""
     U = _stack(U)
     k = len(U)
-    b = int(np.floor(beta * k))
-    if 2 * b >= k:
-        raise ValueError(f"beta={beta} trims every one of the {k} updates")
+    if not 0 <= beta < 0.5:  # also refuses NaN
+        raise ValueError(f"beta={beta}: the fraction trimmed at each end must be at least 0 and below 0.5")
+    b = int(np.floor(beta * k))  # below k / 2: some updates always remain
     if b == 0:
         return AggregationResult(U.mean(axis=0), np.ones(k, bool))
     return AggregationResult(_sorted_columns_reduce(U, lambda S: S[:, b : k - b].mean(axis=1)), np.ones(k, bool))

@@ -19,7 +19,9 @@ from .model import ModelSpec, Weights, init_weights
 
 def train_local(spec: ModelSpec, global_weights: Weights, X: np.ndarray, y: np.ndarray, *,
                 epochs: int, learning_rate: float, batch_size: int = 32, seed: int = 0) -> Weights:
-    """``epochs`` passes over (X, y) starting exactly from ``global_weights``."""
+    """``epochs`` passes over (X, y) starting exactly from ``global_weights`` (none: a copy of them)."""
+    if epochs < 1:
+        return [np.array(w, dtype=np.float64) for w in global_weights]
     classes = np.arange(spec.n_classes)
     if spec.kind == "mlp":
         return _train_mlp(spec, global_weights, X, y, classes, epochs, learning_rate, batch_size, seed)

@@ -194,6 +194,8 @@ def test_local_training_warm_starts_from_the_global_weights(bc):
         w0 = init_weights(spec, 0)
         tiny = train_local(spec, w0, X[split.train][:20], t.y[split.train][:20], epochs=1, learning_rate=1e-9)
         assert np.abs(flatten(tiny) - flatten(w0)).max() < 1e-6
+        none = train_local(spec, w0, X[split.train], t.y[split.train], epochs=0, learning_rate=0.1)
+        assert np.array_equal(flatten(none), flatten(w0)), kind  # zero passes: the global weights
         trained = train_local(spec, w0, X[split.train], t.y[split.train], epochs=5, learning_rate=0.01, seed=1)
         assert evaluate(spec, trained, X[split.test], t.y[split.test])["accuracy"] > evaluate(spec, w0, X[split.test], t.y[split.test])["accuracy"]
 

@@ -36,8 +36,10 @@ def test_median_and_trimmed_mean_ignore_outliers():
     assert np.abs(agg.median(U).vector - 1.0).max() < 0.2
     assert np.abs(agg.trimmed_mean(U, beta=0.1).vector - 1.0).max() < 0.2
     assert np.abs(agg.fedavg(U).vector - 1.0).min() > 1e4  # plain averaging is dragged away
-    with pytest.raises(ValueError, match="trims every"):
-        agg.trimmed_mean(U[:2], beta=0.5)
+    assert np.array_equal(agg.trimmed_mean(U[:2], beta=0.49).vector, U[:2].mean(axis=0))  # 2 updates: none trimmed
+    for beta in (-0.3, 0.5, float("nan")):  # a negative beta used to average the largest values
+        with pytest.raises(ValueError, match="at least 0 and below 0.5"):
+            agg.trimmed_mean(U, beta=beta)
 
 
 @pytest.mark.parametrize("shape", [(7, 40), (11, 200_000)])  # one sort; column blocks on threads
