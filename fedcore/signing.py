@@ -20,6 +20,7 @@ import functools
 import hashlib
 import hmac
 import json
+import operator
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -153,6 +154,8 @@ def public_fingerprint(public_pem: str) -> str:
     PEM (the key parsed and exported again, as :attr:`Identity.public_pem` writes it), so line
     endings and whitespace do not change it, and fingerprints already sealed in ledger blocks
     and votes stay what they were. Text that is not a public key is hashed as it stands."""
+    if not isinstance(public_pem, str):
+        raise TypeError(f"a public key is PEM text, not {type(public_pem).__name__}")
     try:
         canonical = _load_public(public_pem).export_key(format="PEM")
     except (SigningError, TypeError, AttributeError):
@@ -313,7 +316,9 @@ class UpdateVerifier:
                 E.UNKNOWN_SIGNER,
                 f"unknown signer: hospital {hospital!r} has no registered public key",
             )
-        expected = (experiment, int(round_no), hospital)
+        if isinstance(round_no, bool):
+            raise TypeError("round_no must be an integer, not a boolean")
+        expected = (experiment, operator.index(round_no), hospital)  # 1.9 is refused, not read as round 1
         got = (update.experiment, update.round_no, update.hospital)
         if got != expected:
             raise E(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,6 +16,7 @@ from fedcore.signing import (
     UpdateVerifier,
     VerificationError,
     open_from,
+    public_fingerprint,
     seal_for,
     sign_update,
     verify_signature,
@@ -109,6 +111,15 @@ def test_genuine_update_is_accepted_once(verifier):
     verifier.verify(u, PAYLOAD, experiment="exp", round_no=1, hospital="h1")
     code, reason = _code(verifier, u)
     assert code == VerificationError.REPLAY and "nonce" in reason
+
+
+def test_a_round_that_is_not_a_whole_number_is_refused_not_truncated(verifier):
+    for bad in (1.9, 1.0, True):  # 1.9 used to be read as round 1
+        with pytest.raises(TypeError):
+            verifier.verify(_signed(), PAYLOAD, experiment="exp", round_no=bad, hospital="h1")
+    verifier.verify(_signed(), PAYLOAD, experiment="exp", round_no=np.int64(1), hospital="h1")
+    with pytest.raises(TypeError, match="PEM text"):
+        public_fingerprint(None)
 
 
 def test_second_update_of_a_hospital_in_the_same_round_is_a_replay(verifier):
