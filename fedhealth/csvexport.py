@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Iterable
 
 from django.http import StreamingHttpResponse
+
+from fedcore.data import parse_number
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def csv_safe(value):
-    """Text that a spreadsheet would read as a formula gets a leading apostrophe; numbers stay numbers."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
+    """Text that a spreadsheet would read as a formula (also after leading spaces or line breaks)
+    gets a leading apostrophe; numbers stay numbers, also written as text (a class label "-1"),
+    so that a download uploads again as it was."""
+    if not isinstance(value, str) or not value.lstrip(" \n").startswith(FORMULA_PREFIXES):
+        return value
+    try:
+        if math.isfinite(parse_number(value)):
+            return value
+    except ValueError:
+        pass
+    return "'" + value
 
 
 class _Echo:
