@@ -83,10 +83,13 @@ def _paginate(request: HttpRequest, queryset, per_page: int = 25):
 @role_required(ADMIN)
 def user_list(request: HttpRequest) -> HttpResponse:
     form = UserSearchForm(request.GET or None)
-    filters = form.cleaned_data if form.is_valid() else {}
-    users = selectors.user_list(
-        query=filters.get("q", ""), status=filters.get("status", ""), role=filters.get("role", "")
-    )
+    if not form.is_bound:
+        users = selectors.user_list()
+    elif form.is_valid():
+        f = form.cleaned_data
+        users = selectors.user_list(query=f["q"], status=f["status"], role=f["role"])
+    else:  # a filter that cannot apply (a NUL, an unknown role) matches nobody; the page says why
+        users = selectors.user_list().none()
     return render(
         request,
         "accounts/user_list.html",

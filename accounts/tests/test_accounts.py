@@ -125,6 +125,11 @@ def test_admin_list_search_filter_and_self_protection(client, admin_user, make_u
     assert b"alice" in page.content and b"bob" not in page.content
     page = client.get(reverse("accounts:user_list"), {"status": "authorized", "role": "remote_user"})
     assert b"bob" in page.content and b"alice" not in page.content
+    assert b"alice" in client.get(reverse("accounts:user_list")).content  # no filter: everyone
+    for bad in ({"status": "pending", "q": "ali\x00"}, {"status": "pending", "q": "a" * 101}, {"role": "bogus"}):
+        page = client.get(reverse("accounts:user_list"), bad)  # used to drop every filter and list everyone
+        assert page.status_code == 200 and b"alice" not in page.content and b"bob" not in page.content, bad
+        assert b"No user matches it." in page.content
     response = client.post(reverse("accounts:user_set_status", args=[admin_user.pk, "revoked"]), follow=True)
     assert b"own account" in response.content
     admin_user.refresh_from_db()
