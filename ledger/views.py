@@ -13,25 +13,27 @@ from . import selectors
 from .models import Block, Entry
 
 
-def _int(value: str | None) -> int | None:
-    try:
-        return parse_whole_number(value) if value not in (None, "") else None
-    except ValueError:
-        return None
-
-
 @role_required(PROVIDER)
 def block_list(request: HttpRequest) -> HttpResponse:
     experiment = request.GET.get("experiment", "")[:64]
-    round_no, hospital = _int(request.GET.get("round")), _int(request.GET.get("hospital"))
-    blocks = selectors.block_list(experiment=experiment, round_no=round_no, hospital=hospital)
+    numbers, invalid = {}, []
+    for name in ("round", "hospital"):
+        value = request.GET.get(name, "")
+        try:
+            numbers[name] = parse_whole_number(value) if value != "" else None
+        except ValueError:
+            invalid.append(name)
+    if invalid:  # a round or hospital that is not a whole number matches no block; the page says so
+        blocks = selectors.block_list().none()
+    else:
+        blocks = selectors.block_list(experiment=experiment, round_no=numbers["round"], hospital=numbers["hospital"])
     page = Paginator(blocks, 25).get_page(request.GET.get("page"))
     names = selectors.authority_names()
     for b in page.object_list:
         b.authority_name = names.get(b.authority)
     return render(request, "ledger/block_list.html", {
         "page": page, "report": selectors.ledger_verify(), "experiment": experiment,
-        "round": request.GET.get("round", ""), "hospital": request.GET.get("hospital", ""),
+        "round": request.GET.get("round", ""), "hospital": request.GET.get("hospital", ""), "invalid": invalid,
     })
 
 

@@ -63,3 +63,14 @@ def test_a_digest_saved_with_a_byte_order_mark_is_verified(client, provider, led
     page = r.content.decode()
     assert r.status_code == 200 and "not a FedHealth ledger digest" not in page
     assert "Checked against the exported digest of height 0" in page
+
+
+def test_the_explorer_finds_a_round_and_a_round_that_is_not_a_whole_number_matches_no_block(client, provider, ledger):
+    client.force_login(provider)
+    found = client.get(reverse("ledger:block_list"), {"round": "1"})
+    assert [b.height for b in found.context["page"].object_list] == [0]
+    assert [b.height for b in client.get(reverse("ledger:block_list"), {"round": "7"}).context["page"].object_list] == []
+    for params in ({"round": "abc"}, {"round": "1.0"}, {"round": "1_0"}, {"hospital": "x", "round": "1"}):
+        page = client.get(reverse("ledger:block_list"), params)  # used to ignore the filter and list every block
+        assert page.status_code == 200 and list(page.context["page"].object_list) == [], params
+        assert "must be a whole number; no block matches" in page.content.decode()
