@@ -25,6 +25,7 @@ from .local import train_centralised, train_local
 from .model import ModelSpec, evaluate, flatten, init_weights, predict, unflatten
 from .signing import Identity, verify_signature
 from .smpc.aggregate import MAX_UPDATE_VALUE
+from .smpc.inference import MAX_ACTIVATION, activation_bound
 from .verification import BENIGN, POISONED, Verdict, verify_models
 
 DEFENSES = ("verification", "none", "krum", "multi_krum", "median", "trimmed_mean", "fltrust")
@@ -277,6 +278,10 @@ def finish_round(cfg: RoundConfig, global_vector: np.ndarray, updates: list[Loca
     # so would a value too large for the SMPC ring (or for a norm in float64): such an update is
     # rejected like a forged one, and scored as if it were zero
     unusable = [_unusable(u.vector) for u in updates]
+    if encrypted:  # and, scored under SMPC, one whose activations could leave the fixed-point range
+        x_bound = float(np.abs(X_val).max())
+        unusable = [why or _outside_inference_range(cfg.spec, global_vector + u.vector, x_bound)
+                    for u, why in zip(updates, unusable, strict=True)]
     usable = np.array([not why for why in unusable])
     U = np.array([u.vector if ok else np.zeros_like(u.vector) for u, ok in zip(updates, usable, strict=True)])
     norms = np.linalg.norm(U, axis=1)
@@ -342,6 +347,15 @@ def _unusable(vector: np.ndarray) -> str:
         return "the update holds values that are not finite numbers"
     if vector.size and np.abs(vector).max() >= MAX_UPDATE_VALUE:
         return f"the update holds values beyond +-{MAX_UPDATE_VALUE:.3g}, too large for the secure computation's ring"
+    return ""
+
+
+def _outside_inference_range(spec: ModelSpec, vector: np.ndarray, x_bound: float) -> str:
+    """Why the local model cannot be scored under SMPC ('' when it can): see MAX_ACTIVATION."""
+    bound = activation_bound(unflatten(spec, vector), x_bound)
+    if bound > MAX_ACTIVATION:
+        return (f"the model's activations could reach {bound:.3g} on the validation set, beyond the +-{MAX_ACTIVATION:.3g} "
+                "that the encrypted verification's fixed-point numbers hold")
     return ""
 
 

@@ -33,6 +33,12 @@ from .compare import argmax_onehot, pairwise_differences, sign_bit, truncate_rel
 from .ring import DEFAULT_FRAC_BITS, U64, Dealer, Shared, decode, encode, ring_int
 
 OPENED = ("correct_count", "loss_sum")
+# A model is scored under SMPC only if no layer's pre-activation can exceed this in magnitude
+# (:func:`activation_bound`): far below 2^31, where products at 2f = 32 fractional bits would
+# wrap the ring and a crafted model could score differently than it predicts, and small enough
+# that a truncation goes wrong with probability below 2^-12 per value (see ``ring``). Honest
+# models on standardised features stay hundreds of times below it.
+MAX_ACTIVATION = 2.0**20
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,17 @@ def _check(spec: ModelSpec, weights: Weights, X: np.ndarray, y: np.ndarray) -> N
         raise ValueError("validation set needs one label per row and at least one row")
     if y.min() < 0 or y.max() >= spec.n_classes:
         raise ValueError(f"labels must lie in 0..{spec.n_classes - 1}")
+
+
+def activation_bound(weights: Weights, input_bound: float) -> float:
+    """An upper bound on |pre-activation| of every layer for inputs with |x| <= input_bound
+    (interval arithmetic: each unit adds up |w| times the previous layer's bound, plus |b|; ReLU
+    does not enlarge it)."""
+    bound, worst = float(input_bound), 0.0
+    for W, b in zip(weights[0::2], weights[1::2], strict=True):
+        bound = float(np.abs(W).sum(axis=0).max() * bound + np.abs(b).max())
+        worst = max(worst, bound)
+    return worst
 
 
 def shared_logits_many(dealer: Dealer, spec: ModelSpec, models: Sequence[list[Shared]], X: Shared) -> Shared:

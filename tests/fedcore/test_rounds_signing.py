@@ -216,3 +216,20 @@ def test_a_huge_finite_update_is_rejected_and_the_round_goes_on(setup, encrypted
     assert huge.status == "Poisoned" and not huge.aggregated and "too large for the secure computation" in huge.reason
     assert all(np.isfinite([r.update_norm, r.cosine, r.val_loss]).all() for r in out.records)
     assert np.isfinite(out.global_vector).all() and sum(r.aggregated for r in out.records) >= 4
+
+
+@pytest.mark.parametrize("encrypted", [True, False])
+def test_a_model_whose_activations_could_wrap_the_smpc_ring_is_not_scored_under_smpc(setup, encrypted):
+    _, data = setup
+    c = cfg(encrypted=encrypted)
+    g = rounds.initial_vector(c)
+    ups = [rounds.hospital_update(c, h, g, *data.hospital(h), 1) for h in range(6)]
+    ups[3].vector = np.full_like(ups[3].vector, 1e4)  # within the aggregation ring's bound (2^22)...
+    rounds.sign(c, ups[3], 1)
+    out = rounds.finish_round(c, g, ups, data.X_val, data.y_val, 1)
+    (big,) = [r for r in out.records if r.hospital == 3]
+    assert big.status == "Poisoned" and not big.aggregated
+    # ...but its pre-activations could pass 2^20, where fixed-point products wrap or truncate wrongly
+    assert ("fixed-point numbers hold" in big.reason) is encrypted
+    honest = [r for r in out.records if r.hospital != 3]
+    assert all("fixed-point" not in r.reason for r in honest) and sum(r.aggregated for r in honest) >= 4

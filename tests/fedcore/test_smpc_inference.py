@@ -11,10 +11,10 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
 
-from fedcore.model import ModelSpec, forward_logits, predict
+from fedcore.model import ModelSpec, forward_logits, predict, shapes
 from fedcore.smpc import encrypted_evaluate, encrypted_evaluate_many
 from fedcore.smpc.compare import argmax_onehot, greater_than_zero
-from fedcore.smpc.inference import OPENED, shared_logits
+from fedcore.smpc.inference import OPENED, activation_bound, shared_logits
 from fedcore.smpc.ring import Dealer, encode, reconstruct
 
 
@@ -157,3 +157,16 @@ def test_bad_inputs_are_refused_with_a_clear_message(breast_cancer):
         encrypted_evaluate(spec, w, X[:3], y[:2])
     with pytest.raises(ValueError, match="at least 2 parties"):
         encrypted_evaluate(spec, w, X[:3], y[:3], n_parties=1)
+
+
+def test_the_activation_bound_holds_for_every_input_within_its_range():
+    rng = np.random.default_rng(3)
+    spec = ModelSpec("mlp", 5, 3, hidden=(7, 4))
+    for _ in range(20):
+        weights = [rng.normal(0, 2, s) for s in shapes(spec)]
+        X = rng.uniform(-1.5, 1.5, (200, 5))
+        h, worst = X, 0.0
+        for W, b in zip(weights[0::2], weights[1::2], strict=True):
+            z = h @ W + b
+            worst, h = max(worst, np.abs(z).max()), np.maximum(z, 0)
+        assert worst <= activation_bound(weights, 1.5)
