@@ -73,4 +73,4 @@ def test_the_explorer_finds_a_round_and_a_round_that_is_not_a_whole_number_match
     for params in ({"round": "abc"}, {"round": "1.0"}, {"round": "1_0"}, {"hospital": "x", "round": "1"}):
         page = client.get(reverse("ledger:block_list"), params)  # used to ignore the filter and list every block
         assert page.status_code == 200 and list(page.context["page"].object_list) == [], params
-        assert "must be a whole number; no block matches" in page.content.decode()
+        assert "not a whole number, so no block matches" in page.content.decode()
