@@ -333,11 +333,9 @@ def read_csv_upload(data: bytes, target_column: str, *, max_bytes: int = 20_000_
     for j, name in enumerate(header):
         if not name:
             raise DataError(f"the header of column {j + 1} is empty; every column needs a name", row=1)
-    seen: set[str] = set()
-    for name in header:
-        if name in seen:
-            raise DataError("this column name appears twice in the header", row=1, column=name)
-        seen.add(name)
+    repeated = _first_repeat(header)
+    if repeated is not None:
+        raise DataError("this column name appears twice in the header", row=1, column=repeated)
     if len(header) < 2:
         raise DataError("the file needs at least one feature column and the target column", row=1)
     if target_column not in header:
@@ -410,7 +408,7 @@ def read_csv_upload(data: bytes, target_column: str, *, max_bytes: int = 20_000_
         for cat in categories:
             features.append(np.array([1.0 if c == cat else 0.0 for c in cells]))
             names.append(f"{name}={cat}")
-    clash = next((n for k, n in enumerate(names) if n in names[:k]), None)
+    clash = _first_repeat(names)
     if clash is not None:
         raise DataError(f"two features would be named '{clash}': a text column's category 'column=value' gives "
                         "the name of another column; rename that column", column=clash)
@@ -418,6 +416,16 @@ def read_csv_upload(data: bytes, target_column: str, *, max_bytes: int = 20_000_
     if np.all(X.std(axis=0) == 0):
         raise DataError("every feature column is constant; nothing can be learned from it")
     return Table(X, y, names, target_column, class_names, "uploaded CSV")
+
+
+def _first_repeat(names: list[str]) -> str | None:
+    """The first name that appears a second time (in one pass: uploads can have many columns)."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            return name
+        seen.add(name)
+    return None
 
 
 def class_label(cell: str) -> str:
