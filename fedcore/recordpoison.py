@@ -369,10 +369,11 @@ def read_records_csv(data: bytes, features: list[Column], target_name: str, clas
             folded[key] = i if folded.get(key, i) == i else None
 
     def class_index(label: str) -> int | None:
-        for candidate in (label, class_label(label)):
+        candidates = (label, class_label(label))
+        for candidate in candidates:
             if candidate in exact:
                 return exact[candidate]
-        return next((folded[k] for k in (label.lower(), class_label(label).lower()) if folded.get(k) is not None), None)
+        return next((folded[c.lower()] for c in candidates if folded.get(c.lower()) is not None), None)
 
     X, diagnosis, rows = [], [], []
     for rowno, cells in reader:
