@@ -95,6 +95,17 @@ def forward_logits(spec: ModelSpec, weights: Weights, X: np.ndarray) -> np.ndarr
     return h
 
 
+def true_class_margins(spec: ModelSpec, weights: Weights, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per row, how strongly the model favours the row's true class, as a linear function of
+    the logits (so that SMPC computes it exactly): binary, (2y - 1) * z; K classes,
+    K * z_y - sum_b z_b, i.e. K times the true logit's lead over the mean logit."""
+    z = forward_logits(spec, weights, X)
+    y = np.asarray(y, dtype=np.int64)
+    if spec.n_classes == 2:
+        return (2 * y - 1) * z[:, 0]
+    return spec.n_classes * z[np.arange(len(y)), y] - z.sum(axis=1)
+
+
 def predict_proba(spec: ModelSpec, weights: Weights, X: np.ndarray) -> np.ndarray:
     z = forward_logits(spec, weights, X)
     if spec.n_classes == 2:

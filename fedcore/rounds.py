@@ -199,6 +199,7 @@ class UpdateRecord:
     val_loss: float
     update_norm: float
     cosine: float
+    rows_harmed: float | None  # verification: fraction of validation rows moved away from their label
     status: str
     aggregated: bool
     encrypted: bool
@@ -318,7 +319,7 @@ def finish_round(cfg: RoundConfig, global_vector: np.ndarray, updates: list[Loca
     for i, u in enumerate(updates):
         v = verdicts[i]
         rec = UpdateRecord(u.hospital, round_no, u.malicious, u.attack, v.accuracy, v.loss, float(norms[i]),
-                           float(cosines[i]), status[i], bool(aggregated[i]), encrypted, v.seconds, sig[i][0],
+                           float(cosines[i]), v.rows_harmed, status[i], bool(aggregated[i]), encrypted, v.seconds, sig[i][0],
                            v.reason if cfg.defense == "verification" or not valid[i] else _robust_reason(cfg, status[i]),
                            u.update_hash)
         records.append(rec)

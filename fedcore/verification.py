@@ -14,6 +14,13 @@ way while the honest majority moves it the right way, and is Poisoned. In a roun
 median candidate is itself worse than the global model (local models that fit their own small
 data while their average generalises better, as an MLP does after a few rounds), the
 comparison says nothing about any one hospital and is skipped.
+
+A third test holds in every round, IID or not: on how many validation rows the candidate's
+true-class margin (:func:`fedcore.model.true_class_margins`) is below the global model's. An
+honest update improves most rows, or, near convergence, moves them both ways; one trained on
+flipped labels, or sign-flipped, pushes nearly every row towards a wrong class. Even an honest
+hospital that holds a single class harms at most the rows of the other classes, so the ceiling
+is 1 - (smallest class share of the validation set) plus a tolerance, and never below 80%.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .model import ModelSpec, Weights, accuracy_and_loss
+from .model import ModelSpec, Weights, accuracy_and_loss, true_class_margins
 
 POISONED, BENIGN = "Poisoned", "Benign"
 MAD_TO_SIGMA = 1.4826
@@ -37,6 +44,7 @@ class Verdict:
     seconds: float
     reason: str
     encrypted: bool
+    rows_harmed: float | None = None  # fraction of validation rows it moves away from their label
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,14 @@ class Rule:
     # against the current global model, when the median candidate improves on it: validation
     # loss higher than the global model's by more than this fraction
     worse_loss: float = 0.06
+    # validation rows whose true-class margin the update lowers: ceiling = max(harmed_rows,
+    # 1 - smallest class share + harmed_tolerance)
+    harmed_rows: float = 0.8
+    harmed_tolerance: float = 0.1
+
+    def harmed_ceiling(self, y_val: np.ndarray, n_classes: int) -> float:
+        shares = np.bincount(np.asarray(y_val, dtype=np.int64), minlength=n_classes) / max(1, len(y_val))
+        return max(self.harmed_rows, 1.0 - float(shares.min()) + self.harmed_tolerance)
 
 
 # model-rows (candidates x validation rows) per pass of the encrypted evaluation: a few
@@ -58,26 +74,36 @@ ENCRYPTED_BATCH_ROWS = 256
 
 
 def evaluate_candidates(spec: ModelSpec, candidates: list[Weights], X_val: np.ndarray, y_val: np.ndarray, *,
-                        encrypted: bool = False, n_parties: int = 3, seed: int = 0) -> list[tuple[float, float, float]]:
-    """(accuracy, loss, seconds) per candidate, in plaintext or under SMPC (all candidates in
-    one run, each credited with its share of the time)."""
+                        reference: Weights | None = None, encrypted: bool = False, n_parties: int = 3,
+                        seed: int = 0) -> list[tuple[float, float, float, float | None]]:
+    """(accuracy, loss, seconds, rows harmed) per candidate, in plaintext or under SMPC (all
+    candidates in one run, each credited with its share of the time). With a ``reference``
+    model, "rows harmed" is the fraction of rows whose true-class margin is below the
+    reference's (None without one), and the reference's own scores come last."""
+    n_rows = len(y_val)
     if encrypted:
         from .smpc import encrypted_evaluate_many
 
-        results = encrypted_evaluate_many(spec, candidates, X_val, y_val, n_parties=n_parties, seed=seed,
-                                          batch_rows=ENCRYPTED_BATCH_ROWS)
-        return [(r.accuracy, r.loss, r.seconds) for r in results]
+        results = encrypted_evaluate_many(spec, candidates, X_val, y_val, reference=reference, n_parties=n_parties,
+                                          seed=seed, batch_rows=ENCRYPTED_BATCH_ROWS)
+        return [(r.accuracy, r.loss, r.seconds, None if r.worse is None else r.worse / n_rows) for r in results]
+    ref_margins = None if reference is None else true_class_margins(spec, reference, X_val, y_val)
     out = []
-    for weights in candidates:
+    for weights in candidates if reference is None else [*candidates, reference]:
         t0 = time.perf_counter()
         accuracy, loss = accuracy_and_loss(spec, weights, X_val, y_val)
-        out.append((accuracy, loss, time.perf_counter() - t0))
+        harmed = None
+        if ref_margins is not None:
+            harmed = float(np.count_nonzero(true_class_margins(spec, weights, X_val, y_val) < ref_margins)) / n_rows
+        out.append((accuracy, loss, time.perf_counter() - t0, harmed))
     return out
 
 
-def judge(accuracies, losses, norms=None, rule: Rule = Rule(), reference: tuple[float, float] | None = None) -> list[tuple[str, str]]:
+def judge(accuracies, losses, norms=None, rule: Rule = Rule(), reference: tuple[float, float] | None = None,
+          harmed=None, harmed_ceiling: float = 1.0) -> list[tuple[str, str]]:
     """(status, reason) per model from its scores, against the consortium's medians and, when
-    given, the (accuracy, loss) of the current global model."""
+    given, the (accuracy, loss) of the current global model and the fraction of validation rows
+    each model moves away from their label (``harmed``; Poisoned above ``harmed_ceiling``)."""
     acc = np.asarray(accuracies, dtype=np.float64)
     loss = np.asarray(losses, dtype=np.float64)
     med_acc, med_loss = np.median(acc), np.median(loss)
@@ -97,6 +123,9 @@ def judge(accuracies, losses, norms=None, rule: Rule = Rule(), reference: tuple[
             verdicts.append((POISONED, f"validation loss {loss[i]:.3f} is above the consortium's ceiling {loss_ceiling:.3f} (median {med_loss:.3f})"))
         elif norm_ceiling is not None and norm_ceiling > 0 and norms[i] > norm_ceiling:
             verdicts.append((POISONED, f"update norm per local step {norms[i]:.3g} is {norms[i] / np.median(norms):.1f}x the consortium median"))
+        elif harmed is not None and harmed[i] > harmed_ceiling:
+            verdicts.append((POISONED, f"lowers the true class's margin on {harmed[i]:.0%} of the validation rows "
+                                       f"(ceiling {harmed_ceiling:.0%}): it moves the model away from the labels"))
         elif worse_ceiling is not None and loss[i] > worse_ceiling:
             verdicts.append((POISONED, f"worse than the current global model: validation loss {loss[i]:.3f} vs "
                                        f"{reference[1]:.3f} (accuracy {acc[i]:.3f} vs {reference[0]:.3f}), while the "
@@ -110,11 +139,13 @@ def verify_models(spec: ModelSpec, candidates: list[Weights], X_val: np.ndarray,
                   encrypted: bool = False, norms=None, n_parties: int = 3, seed: int = 0, rule: Rule = Rule(),
                   reference: Weights | None = None) -> list[Verdict]:
     """``reference``: the current global model, evaluated the same way (also under SMPC)."""
-    models = candidates if reference is None else [*candidates, reference]
-    scores = evaluate_candidates(spec, models, X_val, y_val, encrypted=encrypted, n_parties=n_parties, seed=seed)
+    scores = evaluate_candidates(spec, candidates, X_val, y_val, reference=reference, encrypted=encrypted,
+                                 n_parties=n_parties, seed=seed)
     ref = None
     if reference is not None:
         ref = scores.pop()[:2]
-    judged = judge([s[0] for s in scores], [s[1] for s in scores], norms, rule, ref)
-    return [Verdict(status, acc, loss, secs, reason, encrypted)
-            for (acc, loss, secs), (status, reason) in zip(scores, judged, strict=True)]
+    harmed = None if reference is None else [s[3] for s in scores]
+    judged = judge([s[0] for s in scores], [s[1] for s in scores], norms, rule, ref, harmed,
+                   rule.harmed_ceiling(y_val, spec.n_classes))
+    return [Verdict(status, acc, loss, secs, reason, encrypted, rows)
+            for (acc, loss, secs, rows), (status, reason) in zip(scores, judged, strict=True)]

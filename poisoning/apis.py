@@ -154,7 +154,7 @@ class UpdateRecordSerializer(serializers.ModelSerializer):
     class Meta:
         model = UpdateRecord
         fields = ["round_no", "hospital", "malicious", "attack", "val_accuracy", "val_loss", "update_norm", "cosine",
-                  "status", "aggregated", "encrypted", "verify_seconds", "signature_ok", "reason", "update_hash"]
+                  "rows_harmed", "status", "aggregated", "encrypted", "verify_seconds", "signature_ok", "reason", "update_hash"]
 
 
 class ExperimentUpdatesApi(APIView):

@@ -14,6 +14,8 @@ class UpdateRecord(models.Model):
     val_loss = models.FloatField()
     update_norm = models.FloatField()
     cosine = models.FloatField()
+    rows_harmed = models.FloatField(null=True, blank=True,
+                                    help_text="verification: fraction of validation rows the update moves away from their label")
     status = models.CharField(max_length=10, db_index=True)  # Poisoned / Benign
     aggregated = models.BooleanField()
     encrypted = models.BooleanField(default=False)

@@ -18,7 +18,7 @@ from training.selectors import dataset_table
 from .models import Detector, Prediction, UpdateRecord
 from .selectors import detector_model
 
-RECORD_FIELDS = ("malicious", "attack", "val_accuracy", "val_loss", "update_norm", "cosine", "status", "aggregated",
+RECORD_FIELDS = ("malicious", "attack", "val_accuracy", "val_loss", "update_norm", "cosine", "rows_harmed", "status", "aggregated",
                  "encrypted", "verify_seconds", "signature_ok", "reason", "update_hash")
 
 

@@ -13,6 +13,9 @@ decision) runs on shares; exactly two numbers are opened, in one round:
   multi-class (Weston-Watkins): sum over b != y of max(0, 1 + z_b - z_y). ``loss`` is its
   mean over rows, so it is not comparable with the plaintext log loss, only across models
   evaluated the same way.
+* ``worse_count``, only when a reference model is given (the verifier's current global
+  model): on how many rows the model's true-class margin (:func:`fedcore.model.true_class_margins`,
+  linear in the logits) is below the reference's. It is opened for the reference too (0).
 
 Precision: with f fractional bits, a pre-activation with fan-in k is off by at most
 2^-(f+1) * sum(|x_i| + |w_i|) + 2^-f (input rounding plus truncation; see ``ring``), and the
@@ -33,6 +36,7 @@ from .compare import argmax_onehot, pairwise_differences, sign_bit, truncate_rel
 from .ring import DEFAULT_FRAC_BITS, U64, Dealer, Shared, decode, encode, ring_int
 
 OPENED = ("correct_count", "loss_sum")
+OPENED_WITH_REFERENCE = (*OPENED, "worse_count")
 # A model is scored under SMPC only if no layer's pre-activation can exceed this in magnitude
 # (:func:`activation_bound`): far below 2^31, where products at 2f = 32 fractional bits would
 # wrap the ring and a crafted model could score differently than it predicts, and small enough
@@ -52,6 +56,7 @@ class EvalResult:
     rounds: int = 0  # online communication rounds of the run
     bytes_sent: int = 0  # online traffic, all parties together (this model's share)
     offline_seconds: float = 0.0  # part of ``seconds`` spent producing dealer randomness
+    worse: int | None = None  # rows where the true-class margin is below the reference's (if any)
 
 
 def _check(spec: ModelSpec, weights: Weights, X: np.ndarray, y: np.ndarray) -> None:
@@ -104,28 +109,45 @@ def shared_logits(dealer: Dealer, spec: ModelSpec, W: list[Shared], X: Shared) -
     return shared_logits_many(dealer, spec, [W], X)[0]
 
 
-def _binary_scores(dealer: Dealer, logit: Shared, y: Shared) -> tuple[Shared, Shared]:
-    """Shared (correct, hinge loss) per row for one logit per row and 0/1 labels."""
+def _worse(margins: Shared, ref: Shared | int | None) -> Shared | None:
+    """margin - reference margin per row, for the sign test [margin < reference's]. ``margins``:
+    the group's models x rows, flattened; ``ref``: the reference's margins (rows,), repeated
+    for each model, or the number of rows when the group's first rows are the reference's."""
+    if ref is None:
+        return None
+    ref = margins[:ref] if isinstance(ref, int) else ref
+    return Shared(margins.shares - np.tile(ref.shares, (1, margins.shape[0] // ref.shape[0])))
+
+
+def _binary_scores(dealer: Dealer, logit: Shared, y: Shared, ref: Shared | int | None) -> tuple[list[Shared], Shared]:
+    """Shared per-row (correct, hinge loss[, worse]) for one logit per row and 0/1 labels, and
+    the true-class margins s*z; ``worse`` = [s*z < reference's] when ``ref`` is given (see :func:`_worse`)."""
     s = y.mul_public(2).add_public(-1)  # +-1
     sz = dealer.mul(s, logit)  # integer times fixed point: no truncation
     margin = (-sz).add_public(encode(1.0, dealer.frac_bits))
-    pred, neg_margin = sign_bit(dealer, Shared.concat([-logit, margin])).split([logit, margin])
+    parts = [p for p in (-logit, margin, _worse(sz, ref)) if p is not None]
+    signs = sign_bit(dealer, Shared.concat(parts)).split(parts)
+    pred, neg_margin = signs[:2]
     py, margin_if_neg = dealer.mul_many([(pred, y), (margin, neg_margin)])
     correct = (py.mul_public(2) - pred - y).add_public(1)  # 1 - (pred xor y)
-    return correct, margin - margin_if_neg
+    return [correct, margin - margin_if_neg, *signs[2:]], sz
 
 
-def _multiclass_scores(dealer: Dealer, z: Shared, Y: Shared) -> tuple[Shared, Shared]:
-    """Shared (correct, Weston-Watkins hinge loss) per row for logits z and one-hot labels Y."""
+def _multiclass_scores(dealer: Dealer, z: Shared, Y: Shared, ref: Shared | int | None) -> tuple[list[Shared], Shared]:
+    """Shared per-row (correct, Weston-Watkins hinge loss[, worse]) for logits z and one-hot
+    labels Y, and the true-class margins K * z_y - sum_b z_b (``ref`` as in :func:`_binary_scores`)."""
     zy = dealer.mul(Y, z).sum(axis=1)  # logit of the true class, exact (Y is 0/1)
+    true_margin = zy.mul_public(z.shape[1]) - z.sum(axis=1)
     margins = Shared(z.shares - zy.shares[:, :, None]).add_public(encode(1.0, dealer.frac_bits))
     diffs = pairwise_differences(z)
-    neg_margin, neg_diff = sign_bit(dealer, Shared.concat([margins, diffs])).split([margins, diffs])
+    parts = [p for p in (margins, diffs, _worse(true_margin, ref)) if p is not None]
+    signs = sign_bit(dealer, Shared.concat(parts)).split(parts)
+    neg_margin, neg_diff = signs[:2]
     winners = argmax_onehot(dealer, z, ge=(-neg_diff).add_public(1))
     hit, margin_if_neg = dealer.mul_many([(winners, Y), (margins, neg_margin)])
     # the b == y term is max(0, 1) = 1 exactly in fixed point: remove it publicly
     hinge = (margins - margin_if_neg).sum(axis=1).add_public(-(1 << dealer.frac_bits))
-    return hit.sum(axis=1), hinge
+    return [hit.sum(axis=1), hinge, *signs[2:]], true_margin
 
 
 def encrypted_evaluate_many(
@@ -134,6 +156,7 @@ def encrypted_evaluate_many(
     X_val: np.ndarray,
     y_val: np.ndarray,
     *,
+    reference: Weights | None = None,
     n_parties: int = 3,
     frac_bits: int = DEFAULT_FRAC_BITS,
     seed: int = 0,
@@ -142,7 +165,8 @@ def encrypted_evaluate_many(
     """Accuracy and mean hinge loss of each model on the validation set, computed on shares.
 
     Only each model's ``correct_count`` and ``loss_sum`` are opened, all in one final round
-    (see :attr:`EvalResult.opened`). The models run together, a pass holding about
+    (see :attr:`EvalResult.opened`); with a ``reference`` model, also its ``worse_count``, and
+    the reference's own result comes last. The models run together, a pass holding about
     ``batch_rows`` model-rows (models x validation rows, to bound memory): every pass's
     rounds serve all of its models, and the passes' shared scores are added up before the
     opening. The run's wall time, offline time and traffic are divided among the models in
@@ -151,42 +175,51 @@ def encrypted_evaluate_many(
     t0 = time.perf_counter()
     X_val = np.asarray(X_val, dtype=np.float64)
     y_val = np.asarray(y_val, dtype=np.int64)
+    # the reference runs first, so that each pass has its margins before the other models' tests
+    models = list(models) if reference is None else [reference, *models]
     for weights in models:
         _check(spec, weights, X_val, y_val)
     if not models:
         return []
+    names = OPENED if reference is None else OPENED_WITH_REFERENCE
     # SFC64: the fastest numpy generator; reproducible from the seed like the rest of fedcore
     dealer = Dealer(n_parties, np.random.Generator(np.random.SFC64(seed)), frac_bits)
     W = [[dealer.share(encode(w, frac_bits)) for w in weights] for weights in models]
     K, n_rows = len(models), len(y_val)
     rows_per_pass = min(n_rows, batch_rows)
     models_per_pass = max(1, batch_rows // rows_per_pass)
-    totals = np.zeros((n_parties, K, len(OPENED)), dtype=U64)
+    totals = np.zeros((n_parties, K, len(names)), dtype=U64)
     for start in range(0, n_rows, rows_per_pass):
         X = dealer.share(encode(X_val[start : start + rows_per_pass], frac_bits))
         y = y_val[start : start + rows_per_pass]
         labels = ring_int(y if spec.n_classes == 2 else np.eye(spec.n_classes, dtype=np.int64)[y])
         Y = dealer.share(labels)
+        ref_margins = None
         for first in range(0, K, models_per_pass):
             group = W[first : first + models_per_pass]
             G, rows = len(group), len(y)
             z = shared_logits_many(dealer, spec, group, X).reshape(G * rows, -1)
             # the same shared labels for each model of the group
             Y_g = Shared(np.broadcast_to(Y.shares[:, None], (n_parties, G, *Y.shape)).reshape(n_parties, G * rows, -1))
+            # the reference's margins: from the pass's first group, which starts with its rows
+            ref = ref_margins if ref_margins is not None or reference is None else rows
             if spec.n_classes == 2:
-                per_row = _binary_scores(dealer, z[:, 0], Y_g[:, 0])
+                per_row, margins = _binary_scores(dealer, z[:, 0], Y_g[:, 0], ref)
             else:
-                per_row = _multiclass_scores(dealer, z, Y_g)
+                per_row, margins = _multiclass_scores(dealer, z, Y_g, ref)
+            if reference is not None and ref_margins is None:
+                ref_margins = margins[:rows]
             for i, score in enumerate(per_row):
                 totals[:, first : first + G, i] += score.reshape(G, rows).sum(axis=1).shares
     opened = dealer.open_many(
-        {f"{name}[{k}]": Shared(totals[:, k, i]) for k in range(K) for i, name in enumerate(OPENED)}
+        {f"{name}[{k}]": Shared(totals[:, k, i]) for k in range(K) for i, name in enumerate(names)}
     )
     seconds = time.perf_counter() - t0
     results = []
     for k in range(K):
         correct = int(opened[f"correct_count[{k}]"].view(np.int64))
         loss = float(decode(opened[f"loss_sum[{k}]"], frac_bits)) / n_rows
+        worse = None if reference is None else int(opened[f"worse_count[{k}]"].view(np.int64))
         results.append(EvalResult(
             correct,
             n_rows,
@@ -197,8 +230,9 @@ def encrypted_evaluate_many(
             dealer.rounds,
             dealer.bytes_sent // K,
             dealer.offline_seconds / K,
+            worse,
         ))
-    return results
+    return results if reference is None else results[1:] + results[:1]
 
 
 def encrypted_evaluate(

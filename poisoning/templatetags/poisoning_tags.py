@@ -28,6 +28,15 @@ def fixed(value, digits=3):
         return ""
 
 
+@register.filter
+def percent(value):
+    """A fraction as a whole percentage, as the verdict reasons give it."""
+    try:
+        return format(float(value), ".0%")
+    except (TypeError, ValueError):
+        return ""
+
+
 register.filter("classifier_label", labels.classifier_label)
 register.filter("source_label", labels.source_label)
 register.filter("attack_label", labels.attack_label)

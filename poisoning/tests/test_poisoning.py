@@ -295,6 +295,13 @@ def test_detection_metrics_on_a_tiny_attacked_experiment(eager, client, provider
     assert page.count("malicious · Sign flip") == 4 and "Recall" in page  # the attack's label, not its code
     assert "malicious · sign_flip" not in page
     assert exp.detection["recall"] == 1.0  # stored with the finished experiment
+    # the rows each update harms are stored, shown and served: sign flippers harm most of them
+    flipped = UpdateRecord.objects.filter(experiment=exp, malicious=True)
+    assert all(r.rows_harmed is not None and r.rows_harmed > 0.5 for r in flipped)
+    assert f">{flipped[0].rows_harmed:.0%}<" in page and "Rows harmed" in page
+    api = client.get(reverse("api_poisoning_updates", args=[exp.pk])).json()
+    served = {(r["round_no"], r["hospital"]): r["rows_harmed"] for r in api["results"]}
+    assert served[(flipped[0].round_no, flipped[0].hospital)] == flipped[0].rows_harmed
 
 
 @pytest.mark.django_db(transaction=True)
@@ -311,6 +318,7 @@ def test_a_defense_that_classifies_no_update_stores_and_shows_no_detection_score
     assert "0.000" not in row and row.count("—") >= 2
     api = client.get(reverse("api_poisoning_updates", args=[exp.pk])).json()
     assert api["count"] == 6 and api["detection"] is None  # as the experiment itself says
+    assert all(r["rows_harmed"] is None for r in api["results"])  # no reference model: not scored
 
 
 def test_api_a_missing_object_is_a_not_found_error_like_a_missing_endpoint(client, remote, provider):

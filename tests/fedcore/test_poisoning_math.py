@@ -198,3 +198,59 @@ def test_krum_scores_sum_the_nearest_others_with_many_hospitals():
     expected = np.array([np.sort(np.delete(D[i], i))[:m].sum() for i in range(len(U))])
     np.testing.assert_allclose(agg.krum_scores(U, f), expected, rtol=1e-12)
     assert agg.krum(U, f).selected[np.argmin(expected)]
+
+
+def test_true_class_margins_are_linear_in_the_logits_and_favour_the_label():
+    from fedcore.model import ModelSpec, forward_logits, true_class_margins
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(20, 4))
+    for n_classes in (2, 4):
+        spec = ModelSpec("logreg", 4, n_classes)
+        w = [rng.normal(size=(4, 1 if n_classes == 2 else n_classes)), rng.normal(size=1 if n_classes == 2 else n_classes)]
+        z = forward_logits(spec, w, X)
+        y = rng.integers(0, n_classes, 20)
+        m = true_class_margins(spec, w, X, y)
+        predicted_right = (z[:, 0] > 0) == (y == 1) if n_classes == 2 else z.argmax(axis=1) == y
+        # a row whose label has the largest logit has a positive margin
+        assert np.all(m[predicted_right] >= 0)
+        if n_classes == 2:
+            np.testing.assert_allclose(m, np.where(y == 1, z[:, 0], -z[:, 0]))
+        else:
+            np.testing.assert_allclose(m, n_classes * z[np.arange(20), y] - z.sum(axis=1))
+
+
+def test_an_update_that_moves_nearly_every_validation_row_away_from_its_label_is_poisoned():
+    from fedcore.verification import Rule
+
+    acc, loss = [0.95, 0.94, 0.96, 0.93, 0.95], [0.1, 0.12, 0.09, 0.3, 0.11]
+    harmed = [0.10, 0.60, 0.05, 0.92, 0.30]
+    verdicts = judge(acc, loss, harmed=harmed, harmed_ceiling=0.8)
+    assert [v[0] for v in verdicts] == [BENIGN, BENIGN, BENIGN, POISONED, BENIGN]
+    assert "92% of the validation rows" in verdicts[3][1]
+    assert judge(acc, loss)[3][0] == BENIGN  # accuracy and loss alone let it through
+    rule = Rule()
+    assert rule.harmed_ceiling(np.array([0] * 60 + [1] * 40), 2) == 0.8  # never below 80 %
+    # an honest hospital holding only the minority class harms the 90 % majority rows: the
+    # ceiling rises above that
+    assert rule.harmed_ceiling(np.array([0] * 90 + [1] * 10), 2) == pytest.approx(1.0)
+    assert rule.harmed_ceiling(np.array([0] * 50 + [1] * 50), 3) > 1  # a class absent: the test is off
+
+
+@pytest.mark.parametrize("encrypted", [False, True])
+def test_mlp_label_flippers_are_caught_by_the_rows_they_harm(encrypted):
+    from fedcore import data, rounds
+    from fedcore.model import ModelSpec
+
+    table = data.load_builtin("breast_cancer")
+    fd = rounds.prepare(table, 10, scheme="iid", seed=0)
+    cfg = rounds.RoundConfig(spec=ModelSpec("mlp", table.X.shape[1], 2), n_hospitals=10, attack="label_flip",
+                             malicious=(2, 5, 8), encrypted=encrypted, seed=0)
+    records = [r for o in rounds.run_experiment(cfg, fd, 4) for r in o.records]
+    flippers = [r for r in records if r.malicious]
+    assert all(r.status == POISONED for r in flippers), [(r.round_no, r.rows_harmed, r.reason) for r in flippers]
+    assert all(r.rows_harmed > 0.8 for r in flippers)
+    honest = [r for r in records if not r.malicious]
+    assert max(r.rows_harmed for r in honest) < 0.8  # no honest update is near the ceiling
+    assert sum(r.status == POISONED for r in honest) <= 1
+    assert any("of the validation rows" in r.reason for r in flippers)  # caught by this test, not only others

@@ -170,3 +170,27 @@ def test_the_activation_bound_holds_for_every_input_within_its_range():
             z = h @ W + b
             worst, h = max(worst, np.abs(z).max()), np.maximum(z, 0)
         assert worst <= activation_bound(weights, 1.5)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_rows_worse_than_a_reference_are_counted_under_mpc_as_in_plaintext(n_classes):
+    from fedcore.model import init_weights, true_class_margins
+    from fedcore.smpc.inference import OPENED_WITH_REFERENCE
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(90, 6))
+    y = rng.integers(0, n_classes, 90)
+    spec = ModelSpec("mlp", 6, n_classes, (8,))
+    reference, *candidates = [init_weights(spec, seed) for seed in range(5)]
+    ref_margins = true_class_margins(spec, reference, X, y)
+    plain = [int(np.sum(true_class_margins(spec, m, X, y) < ref_margins)) for m in candidates]
+    assert len(set(plain)) > 1  # the candidates differ, so a mix-up between them would show
+    # one pass; several groups of models a pass; passes of part of the rows
+    for batch_rows in (4096, 200, 40):
+        got = encrypted_evaluate_many(spec, candidates, X, y, reference=reference, seed=1, batch_rows=batch_rows)
+        assert [r.worse for r in got[:-1]] == plain, batch_rows
+        assert got[-1].worse == 0  # the reference is last, and no row is worse than itself
+        assert all(r.opened == list(OPENED_WITH_REFERENCE) for r in got)
+        # the reference's accuracy is its own, not a candidate's
+        assert got[-1].correct == int(np.sum(predict(spec, reference, X) == y))
+    assert all(r.worse is None for r in encrypted_evaluate_many(spec, candidates, X, y))
