@@ -124,7 +124,7 @@ def judge(accuracies, losses, norms=None, rule: Rule = Rule(), reference: tuple[
         elif norm_ceiling is not None and norm_ceiling > 0 and norms[i] > norm_ceiling:
             verdicts.append((POISONED, f"update norm per local step {norms[i]:.3g} is {norms[i] / np.median(norms):.1f}x the consortium median"))
         elif harmed is not None and harmed[i] > harmed_ceiling:
-            verdicts.append((POISONED, f"lowers the true class's margin on {harmed[i]:.0%} of the validation rows "
+            verdicts.append((POISONED, f"lowers the true class's margin on {harmed[i]:.1%} of the validation rows "
                                        f"(ceiling {harmed_ceiling:.0%}): it moves the model away from the labels"))
         elif worse_ceiling is not None and loss[i] > worse_ceiling:
             verdicts.append((POISONED, f"worse than the current global model: validation loss {loss[i]:.3f} vs "

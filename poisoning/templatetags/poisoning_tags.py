@@ -30,9 +30,9 @@ def fixed(value, digits=3):
 
 @register.filter
 def percent(value):
-    """A fraction as a whole percentage, as the verdict reasons give it."""
+    """A fraction as a percentage with one decimal, as the verdict reasons give it."""
     try:
-        return format(float(value), ".0%")
+        return format(float(value), ".1%")
     except (TypeError, ValueError):
         return ""
 

@@ -298,7 +298,7 @@ def test_detection_metrics_on_a_tiny_attacked_experiment(eager, client, provider
     # the rows each update harms are stored, shown and served: sign flippers harm most of them
     flipped = UpdateRecord.objects.filter(experiment=exp, malicious=True)
     assert all(r.rows_harmed is not None and r.rows_harmed > 0.5 for r in flipped)
-    assert f">{flipped[0].rows_harmed:.0%}<" in page and "Rows harmed" in page
+    assert f">{flipped[0].rows_harmed:.1%}<" in page and "Rows harmed" in page
     api = client.get(reverse("api_poisoning_updates", args=[exp.pk])).json()
     served = {(r["round_no"], r["hospital"]): r["rows_harmed"] for r in api["results"]}
     assert served[(flipped[0].round_no, flipped[0].hospital)] == flipped[0].rows_harmed

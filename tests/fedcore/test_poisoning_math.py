@@ -227,7 +227,7 @@ def test_an_update_that_moves_nearly_every_validation_row_away_from_its_label_is
     harmed = [0.10, 0.60, 0.05, 0.92, 0.30]
     verdicts = judge(acc, loss, harmed=harmed, harmed_ceiling=0.8)
     assert [v[0] for v in verdicts] == [BENIGN, BENIGN, BENIGN, POISONED, BENIGN]
-    assert "92% of the validation rows" in verdicts[3][1]
+    assert "92.0% of the validation rows (ceiling 80%)" in verdicts[3][1]
     assert judge(acc, loss)[3][0] == BENIGN  # accuracy and loss alone let it through
     rule = Rule()
     assert rule.harmed_ceiling(np.array([0] * 60 + [1] * 40), 2) == 0.8  # never below 80 %
