@@ -66,6 +66,9 @@ def test_upload_launch_watch_charts_flags_download_verify(new_page, shot, make_u
     assert flagged.count() == 2 * 4
     for i in range(flagged.count()):
         assert "Poisoned" in flagged.nth(i).inner_text()
+    # every score column, the rows each update harms included, fits the page at 1280 px
+    assert page.locator("#updates th", has_text="Rows harmed").count() == 1
+    assert page.locator("#updates .table-wrap").evaluate("t => t.scrollWidth <= t.clientWidth")
     shot(page, "experiment-finished-flagged")
 
     page.goto("/training/results/chart/")
