@@ -325,6 +325,7 @@ def finish_round(cfg: RoundConfig, global_vector: np.ndarray, updates: list[Loca
         records.append(rec)
         sink("verdict", {"experiment": cfg.experiment, "round": round_no, "hospital": u.hospital,
                          "status": rec.status, "aggregated": rec.aggregated, "val_accuracy": round(rec.val_accuracy, 6),
+                         "rows_harmed": None if rec.rows_harmed is None else round(rec.rows_harmed, 6),
                          "encrypted": encrypted, "reason": rec.reason})
     metrics = {}
     if X_test is not None:

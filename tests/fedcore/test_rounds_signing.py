@@ -31,6 +31,10 @@ def test_round_is_deterministic_and_sealed_to_the_sink(setup):
     kinds = [k for k, _ in entries]
     assert kinds.count("update") == kinds.count("verdict") == 20 and kinds.count("global_model") == 2
     assert entries[-1][1]["model_hash"] == a[-1].global_hash
+    # each verdict is sealed with the scores it was decided by, as its record holds them
+    verdicts = [p for k, p in entries if k == "verdict"]
+    records = [r for o in a for r in o.records]
+    assert [v["rows_harmed"] for v in verdicts] == [round(r.rows_harmed, 6) for r in records]
     assert a[-1].metrics["accuracy"] > 0.9
 
 
