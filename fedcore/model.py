@@ -95,6 +95,18 @@ def forward_logits(spec: ModelSpec, weights: Weights, X: np.ndarray) -> np.ndarr
     return h
 
 
+# A row counts as moved away from its label only when its true-class margin drops by more than
+# this many logit units per class: far below any real change of a model, far above the few units
+# in the last place by which two encrypted evaluations of the same model differ (each truncation
+# rounds up or down), so that an unchanged model harms no row under SMPC either.
+MARGIN_TOLERANCE = 2.0**-10
+
+
+def margin_tolerance(n_classes: int) -> float:
+    """The tolerance on :func:`true_class_margins` (which grow with the number of classes)."""
+    return MARGIN_TOLERANCE * n_classes
+
+
 def true_class_margins(spec: ModelSpec, weights: Weights, X: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Per row, how strongly the model favours the row's true class, as a linear function of
     the logits (so that SMPC computes it exactly): binary, (2y - 1) * z; K classes,

@@ -16,7 +16,8 @@ data while their average generalises better, as an MLP does after a few rounds),
 comparison says nothing about any one hospital and is skipped.
 
 A third test holds in every round, IID or not: on how many validation rows the candidate's
-true-class margin (:func:`fedcore.model.true_class_margins`) is below the global model's. An
+true-class margin (:func:`fedcore.model.true_class_margins`) is below the global model's (by
+more than a rounding tolerance). An
 honest update improves most rows, or, near convergence, moves them both ways; one trained on
 flipped labels, or sign-flipped, pushes nearly every row towards a wrong class. Even an honest
 hospital that holds a single class harms at most the rows of the other classes, so the ceiling
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .model import ModelSpec, Weights, accuracy_and_loss, true_class_margins
+from .model import ModelSpec, Weights, accuracy_and_loss, margin_tolerance, true_class_margins
 
 POISONED, BENIGN = "Poisoned", "Benign"
 MAD_TO_SIGMA = 1.4826
@@ -79,7 +80,8 @@ def evaluate_candidates(spec: ModelSpec, candidates: list[Weights], X_val: np.nd
     """(accuracy, loss, seconds, rows harmed) per candidate, in plaintext or under SMPC (all
     candidates in one run, each credited with its share of the time). With a ``reference``
     model, "rows harmed" is the fraction of rows whose true-class margin is below the
-    reference's (None without one), and the reference's own scores come last."""
+    reference's by more than :func:`fedcore.model.margin_tolerance` (None without one), and the
+    reference's own scores come last."""
     n_rows = len(y_val)
     if encrypted:
         from .smpc import encrypted_evaluate_many
@@ -87,14 +89,17 @@ def evaluate_candidates(spec: ModelSpec, candidates: list[Weights], X_val: np.nd
         results = encrypted_evaluate_many(spec, candidates, X_val, y_val, reference=reference, n_parties=n_parties,
                                           seed=seed, batch_rows=ENCRYPTED_BATCH_ROWS)
         return [(r.accuracy, r.loss, r.seconds, None if r.worse is None else r.worse / n_rows) for r in results]
-    ref_margins = None if reference is None else true_class_margins(spec, reference, X_val, y_val)
+    # a row is harmed where the margin falls below the reference's by more than the tolerance
+    harm_below = None
+    if reference is not None:
+        harm_below = true_class_margins(spec, reference, X_val, y_val) - margin_tolerance(spec.n_classes)
     out = []
     for weights in candidates if reference is None else [*candidates, reference]:
         t0 = time.perf_counter()
         accuracy, loss = accuracy_and_loss(spec, weights, X_val, y_val)
         harmed = None
-        if ref_margins is not None:
-            harmed = float(np.count_nonzero(true_class_margins(spec, weights, X_val, y_val) < ref_margins)) / n_rows
+        if harm_below is not None:
+            harmed = float(np.count_nonzero(true_class_margins(spec, weights, X_val, y_val) < harm_below)) / n_rows
         out.append((accuracy, loss, time.perf_counter() - t0, harmed))
     return out
 

@@ -15,7 +15,8 @@ decision) runs on shares; exactly two numbers are opened, in one round:
   evaluated the same way.
 * ``worse_count``, only when a reference model is given (the verifier's current global
   model): on how many rows the model's true-class margin (:func:`fedcore.model.true_class_margins`,
-  linear in the logits) is below the reference's. It is opened for the reference too (0).
+  linear in the logits) is below the reference's by more than
+  :func:`fedcore.model.margin_tolerance`. It is opened for the reference too (0).
 
 Precision: with f fractional bits, a pre-activation with fan-in k is off by at most
 2^-(f+1) * sum(|x_i| + |w_i|) + 2^-f (input rounding plus truncation; see ``ring``), and the
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..model import ModelSpec, Weights, shapes
+from ..model import ModelSpec, Weights, margin_tolerance, shapes
 from .compare import argmax_onehot, pairwise_differences, sign_bit, truncate_relu
 from .ring import DEFAULT_FRAC_BITS, U64, Dealer, Shared, decode, encode, ring_int
 
@@ -109,23 +110,26 @@ def shared_logits(dealer: Dealer, spec: ModelSpec, W: list[Shared], X: Shared) -
     return shared_logits_many(dealer, spec, [W], X)[0]
 
 
-def _worse(margins: Shared, ref: Shared | int | None) -> Shared | None:
-    """margin - reference margin per row, for the sign test [margin < reference's]. ``margins``:
-    the group's models x rows, flattened; ``ref``: the reference's margins (rows,), repeated
-    for each model, or the number of rows when the group's first rows are the reference's."""
+def _worse(dealer: Dealer, margins: Shared, ref: Shared | int | None, n_classes: int) -> Shared | None:
+    """margin - reference margin + tolerance per row, for the sign test [margin < reference's -
+    tolerance]. ``margins``: the group's models x rows, flattened; ``ref``: the reference's
+    margins (rows,), repeated for each model, or the number of rows when the group's first rows
+    are the reference's."""
     if ref is None:
         return None
     ref = margins[:ref] if isinstance(ref, int) else ref
-    return Shared(margins.shares - np.tile(ref.shares, (1, margins.shape[0] // ref.shape[0])))
+    diff = Shared(margins.shares - np.tile(ref.shares, (1, margins.shape[0] // ref.shape[0])))
+    return diff.add_public(encode(margin_tolerance(n_classes), dealer.frac_bits))
 
 
 def _binary_scores(dealer: Dealer, logit: Shared, y: Shared, ref: Shared | int | None) -> tuple[list[Shared], Shared]:
     """Shared per-row (correct, hinge loss[, worse]) for one logit per row and 0/1 labels, and
-    the true-class margins s*z; ``worse`` = [s*z < reference's] when ``ref`` is given (see :func:`_worse`)."""
+    the true-class margins s*z; ``worse`` = [s*z < reference's - tolerance] when ``ref`` is
+    given (see :func:`_worse`)."""
     s = y.mul_public(2).add_public(-1)  # +-1
     sz = dealer.mul(s, logit)  # integer times fixed point: no truncation
     margin = (-sz).add_public(encode(1.0, dealer.frac_bits))
-    parts = [p for p in (-logit, margin, _worse(sz, ref)) if p is not None]
+    parts = [p for p in (-logit, margin, _worse(dealer, sz, ref, 2)) if p is not None]
     signs = sign_bit(dealer, Shared.concat(parts)).split(parts)
     pred, neg_margin = signs[:2]
     py, margin_if_neg = dealer.mul_many([(pred, y), (margin, neg_margin)])
@@ -140,7 +144,7 @@ def _multiclass_scores(dealer: Dealer, z: Shared, Y: Shared, ref: Shared | int |
     true_margin = zy.mul_public(z.shape[1]) - z.sum(axis=1)
     margins = Shared(z.shares - zy.shares[:, :, None]).add_public(encode(1.0, dealer.frac_bits))
     diffs = pairwise_differences(z)
-    parts = [p for p in (margins, diffs, _worse(true_margin, ref)) if p is not None]
+    parts = [p for p in (margins, diffs, _worse(dealer, true_margin, ref, z.shape[1])) if p is not None]
     signs = sign_bit(dealer, Shared.concat(parts)).split(parts)
     neg_margin, neg_diff = signs[:2]
     winners = argmax_onehot(dealer, z, ge=(-neg_diff).add_public(1))
