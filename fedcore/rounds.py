@@ -279,10 +279,14 @@ def finish_round(cfg: RoundConfig, global_vector: np.ndarray, updates: list[Loca
     # so would a value too large for the SMPC ring (or for a norm in float64): such an update is
     # rejected like a forged one, and scored as if it were zero
     unusable = [_unusable(u.vector) for u in updates]
+    compare_with_global = cfg.defense == "verification"
     if encrypted:  # and, scored under SMPC, one whose activations could leave the fixed-point range
         x_bound = float(np.abs(X_val).max())
         unusable = [why or _outside_inference_range(cfg.spec, global_vector + u.vector, x_bound)
                     for u, why in zip(updates, unusable, strict=True)]
+        # so is the global model: an average of models that each fit need not (the bound multiplies
+        # across layers); one that does not is not compared with, rather than misread
+        compare_with_global = not _outside_inference_range(cfg.spec, global_vector, x_bound)
     usable = np.array([not why for why in unusable])
     U = np.array([u.vector if ok else np.zeros_like(u.vector) for u, ok in zip(updates, usable, strict=True)])
     norms = np.linalg.norm(U, axis=1)
@@ -294,7 +298,7 @@ def finish_round(cfg: RoundConfig, global_vector: np.ndarray, updates: list[Loca
     verdicts: list[Verdict] = verify_models(
         cfg.spec, candidates, X_val, y_val, encrypted=encrypted, norms=norms / steps, n_parties=cfg.n_parties,
         seed=cfg.seed * 1000 + round_no,
-        reference=unflatten(cfg.spec, global_vector) if cfg.defense == "verification" else None)
+        reference=unflatten(cfg.spec, global_vector) if compare_with_global else None)
     valid = np.array([ok for ok, _ in sig]) & usable
     status, aggregated, robust_delta = _defend(cfg, U, valid, verdicts, global_vector, X_root, y_root)
     for i, (ok, why) in enumerate(sig):

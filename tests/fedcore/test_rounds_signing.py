@@ -237,3 +237,19 @@ def test_a_model_whose_activations_could_wrap_the_smpc_ring_is_not_scored_under_
     assert ("fixed-point numbers hold" in big.reason) is encrypted
     honest = [r for r in out.records if r.hospital != 3]
     assert all("fixed-point" not in r.reason for r in honest) and sum(r.aggregated for r in honest) >= 4
+
+
+def test_a_global_model_outside_the_smpc_range_is_not_compared_with_under_smpc(setup):
+    _, data = setup
+    c = cfg(encrypted=True)
+    g = rounds.initial_vector(c)
+    honest = [rounds.hospital_update(c, h, g, *data.hospital(h), 1) for h in range(6)]
+    bloated = np.full_like(g, 2e5)  # a global model whose logits could pass 2^20 ...
+    ups = []
+    for u in honest:  # ... and updates that bring each hospital back to its own honest model
+        u.vector = g + u.vector - bloated
+        ups.append(rounds.sign(c, u, 1))
+    out = rounds.finish_round(c, bloated, ups, data.X_val, data.y_val, 1)
+    assert all(r.status == "Benign" and r.aggregated for r in out.records), [r.reason for r in out.records]
+    # its scores under SMPC could wrap: no candidate is judged against them
+    assert all(r.rows_harmed is None for r in out.records)
