@@ -130,7 +130,7 @@ def judge(accuracies, losses, norms=None, rule: Rule = Rule(), reference: tuple[
             verdicts.append((POISONED, f"update norm per local step {norms[i]:.3g} is {norms[i] / np.median(norms):.1f}x the consortium median"))
         elif harmed is not None and harmed[i] > harmed_ceiling:
             verdicts.append((POISONED, f"lowers the true class's margin on {harmed[i]:.1%} of the validation rows "
-                                       f"(ceiling {harmed_ceiling:.0%}): it moves the model away from the labels"))
+                                       f"(ceiling {harmed_ceiling:.1%}): it moves the model away from the labels"))
         elif worse_ceiling is not None and loss[i] > worse_ceiling:
             verdicts.append((POISONED, f"worse than the current global model: validation loss {loss[i]:.3f} vs "
                                        f"{reference[1]:.3f} (accuracy {acc[i]:.3f} vs {reference[0]:.3f}), while the "

@@ -227,8 +227,10 @@ def test_an_update_that_moves_nearly_every_validation_row_away_from_its_label_is
     harmed = [0.10, 0.60, 0.05, 0.92, 0.30]
     verdicts = judge(acc, loss, harmed=harmed, harmed_ceiling=0.8)
     assert [v[0] for v in verdicts] == [BENIGN, BENIGN, BENIGN, POISONED, BENIGN]
-    assert "92.0% of the validation rows (ceiling 80%)" in verdicts[3][1]
+    assert "92.0% of the validation rows (ceiling 80.0%)" in verdicts[3][1]
     assert judge(acc, loss)[3][0] == BENIGN  # accuracy and loss alone let it through
+    # a share just above a ceiling that is no whole percentage reads as above it
+    assert "95.8% of the validation rows (ceiling 95.7%)" in judge(acc, loss, harmed=[0.958] * 5, harmed_ceiling=0.957)[0][1]
     rule = Rule()
     assert rule.harmed_ceiling(np.array([0] * 60 + [1] * 40), 2) == 0.8  # never below 80 %
     # an honest hospital holding only the minority class harms the 90 % majority rows: the
