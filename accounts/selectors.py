@@ -2,11 +2,15 @@ from __future__ import annotations
 
 from django.db.models import Count, Q, QuerySet
 
+from fedhealth.search import unmatchable
+
 from .models import AuthorizationEvent, Role, Status, User
 
 
 def user_list(*, query: str = "", status: str = "", role: str = "") -> QuerySet[User]:
     users = User.objects.all()
+    if unmatchable(query):
+        return users.none()
     if query:
         users = users.filter(
             Q(username__icontains=query)

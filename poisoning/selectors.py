@@ -12,6 +12,7 @@ from functools import lru_cache
 from django.db.models import Count, Q, QuerySet
 
 from fedcore.recordpoison import RecordDetector
+from fedhealth.search import unmatchable
 
 from .models import Detector, Prediction, UpdateRecord
 
@@ -68,8 +69,8 @@ def predictions(*, user=None, status: str = "", dataset: str = "", query: str = 
         qs = qs.filter(dataset_name=dataset)
     if batch:
         qs = qs.filter(batch=batch)
-    if "\x00" in query:
-        return qs.none()  # nothing stored holds a NUL (forms refuse it); SQLite's LIKE would stop at it and match all
+    if unmatchable(query):
+        return qs.none()
     if query:
         qs = qs.filter(Q(user__username__icontains=query) | Q(user__full_name__icontains=query)
                        | Q(dataset_name__icontains=query) | Q(batch__startswith=query))

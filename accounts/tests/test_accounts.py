@@ -117,6 +117,16 @@ def test_missing_csrf_token_is_refused_and_nothing_stored():
 
 
 @pytest.mark.django_db
+def test_provider_remote_user_search_matches_nobody_for_a_text_no_user_can_hold(client, make_user):
+    make_user("remote_user", "authorized", username="alice")
+    client.force_login(make_user("service_provider", "authorized", username="prov"))
+    assert b"alice" in client.get(reverse("accounts:remote_users"), {"q": "ali"}).content
+    for q in ("\x00zzzz", "zz\x00zz"):  # SQLite's LIKE stops at the NUL: the first listed everyone
+        page = client.get(reverse("accounts:remote_users"), {"q": q})
+        assert page.status_code == 200 and b"alice" not in page.content, q
+
+
+@pytest.mark.django_db
 def test_admin_list_search_filter_and_self_protection(client, admin_user, make_user):
     make_user("remote_user", "pending", username="alice", organisation="North Clinic")
     make_user("remote_user", "authorized", username="bob", organisation="South Clinic")
