@@ -99,7 +99,7 @@ def forward_logits(spec: ModelSpec, weights: Weights, X: np.ndarray) -> np.ndarr
 # this many logit units per class: far below any real change of a model, far above the few units
 # in the last place by which two encrypted evaluations of the same model differ (each truncation
 # rounds up or down), so that an unchanged model harms no row under SMPC either.
-MARGIN_TOLERANCE = 2.0**-10
+MARGIN_TOLERANCE = 2.0**-12
 
 
 def margin_tolerance(n_classes: int) -> float:
