@@ -21,7 +21,8 @@ more than a rounding tolerance). An
 honest update improves most rows, or, near convergence, moves them both ways; one trained on
 flipped labels, or sign-flipped, pushes nearly every row towards a wrong class. Even an honest
 hospital that holds a single class harms at most the rows of the other classes, so the ceiling
-is 1 - (smallest class share of the validation set) plus a tolerance, and never below 80%.
+is 1 - (smallest class share of the validation set) plus a tolerance, and never below 80%:
+above 100%, so that the test is off, when a class holds less than a tenth of the rows.
 """
 
 from __future__ import annotations
