@@ -1,8 +1,8 @@
 """Verification before aggregation — the reference papers' defense.
 
 Each candidate local model is evaluated on the consortium's validation set, in plaintext or
-under SMPC (encrypted inference that opens only the number of correct predictions and the
-loss). A model whose accuracy falls below what the honest majority shows, or whose loss or
+under SMPC (encrypted inference that opens only the number of correct predictions, the loss
+and the number of rows it harms, below). A model whose accuracy falls below what the honest majority shows, or whose loss or
 update norm is far above it, is marked Poisoned and is not aggregated. Robust statistics
 (median and MAD) make the rule work with 0% as well as 45% malicious hospitals.
 

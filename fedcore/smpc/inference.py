@@ -3,7 +3,8 @@
 The model's weights (the hospital's secret) and the consortium's validation set with its
 labels (the consortium's secret) are both secret-shared among the computing parties. The
 forward pass (matrix products with truncation, ReLU in the hidden layers, the final
-decision) runs on shares; exactly two numbers are opened, in one round:
+decision) runs on shares; exactly two numbers per model are opened (three when the model is
+compared with a reference), all in one round:
 
 * ``correct_count``: how many rows are predicted right (binary: class 1 iff logit > 0, as
   :func:`fedcore.model.predict`; multi-class: first argmax);

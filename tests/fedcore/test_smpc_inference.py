@@ -1,4 +1,4 @@
-"""Encrypted inference agrees with the plaintext model and opens only the two scores."""
+"""Encrypted inference agrees with the plaintext model and opens only its scores."""
 
 from __future__ import annotations
 
