@@ -195,11 +195,12 @@ class UpdateRecord:
     round_no: int
     malicious: bool
     attack: str
-    val_accuracy: float
-    val_loss: float
-    update_norm: float
-    cosine: float
-    rows_harmed: float | None  # verification: fraction of validation rows moved away from their label
+    # the scores: None for an update rejected before scoring (signature or values)
+    val_accuracy: float | None
+    val_loss: float | None
+    update_norm: float | None
+    cosine: float | None
+    rows_harmed: float | None  # also None without a reference: fraction of validation rows moved away from their label
     status: str
     aggregated: bool
     encrypted: bool
@@ -277,7 +278,7 @@ def finish_round(cfg: RoundConfig, global_vector: np.ndarray, updates: list[Loca
     encrypted = cfg.encrypted and cfg.defense == "verification"
     # NaN or infinity would make every score NaN (and pass every threshold) or stop the round, and
     # so would a value too large for the SMPC ring (or for a norm in float64): such an update is
-    # rejected like a forged one, and scored as if it were zero
+    # rejected like a forged one, not scored, and counts as zero where the defense needs a row
     unusable = [_unusable(u.vector) for u in updates]
     compare_with_global = cfg.defense == "verification"
     if encrypted:  # and, scored under SMPC, one whose activations could leave the fixed-point range
@@ -288,23 +289,28 @@ def finish_round(cfg: RoundConfig, global_vector: np.ndarray, updates: list[Loca
         # across layers); one that does not is not compared with, rather than misread
         compare_with_global = not _outside_inference_range(cfg.spec, global_vector, x_bound)
     usable = np.array([not why for why in unusable])
+    valid = np.array([ok for ok, _ in sig]) & usable
+    scored = np.flatnonzero(valid)
     U = np.array([u.vector if ok else np.zeros_like(u.vector) for u, ok in zip(updates, usable, strict=True)])
     norms = np.linalg.norm(U, axis=1)
-    cosines = _mean_cosines(U)
-    candidates = [unflatten(cfg.spec, global_vector + v) for v in U]
+    cosines = np.zeros(len(U))
+    cosines[scored] = _mean_cosines(U[scored])
     # an honest update grows with the local steps taken (epochs x batches): compare norms per step,
     # so that large hospitals are not mistaken for boosted ones
     steps = np.array([max(1, cfg.local_epochs * -(-u.n_samples // cfg.batch_size)) for u in updates], dtype=np.float64)
-    verdicts: list[Verdict] = verify_models(
-        cfg.spec, candidates, X_val, y_val, encrypted=encrypted, norms=norms / steps, n_parties=cfg.n_parties,
-        seed=cfg.seed * 1000 + round_no,
-        reference=unflatten(cfg.spec, global_vector) if compare_with_global else None)
-    valid = np.array([ok for ok, _ in sig]) & usable
+    verdicts: list[Verdict] = [
+        Verdict(POISONED, None, None, 0.0, "rejected: " + (why if not ok else unusable[i]), encrypted)
+        for i, (ok, why) in enumerate(sig)]
+    if len(scored):
+        judged = verify_models(
+            cfg.spec, [unflatten(cfg.spec, global_vector + U[i]) for i in scored], X_val, y_val, encrypted=encrypted,
+            norms=(norms / steps)[scored], n_parties=cfg.n_parties, seed=cfg.seed * 1000 + round_no,
+            reference=unflatten(cfg.spec, global_vector) if compare_with_global else None)
+        for i, v in zip(scored, judged, strict=True):
+            verdicts[i] = v
     status, aggregated, robust_delta = _defend(cfg, U, valid, verdicts, global_vector, X_root, y_root)
-    for i, (ok, why) in enumerate(sig):
-        if not valid[i]:
-            status[i], aggregated[i] = POISONED, False
-            verdicts[i].reason = "rejected: " + (why if not ok else unusable[i])
+    status = [s if ok else POISONED for s, ok in zip(status, valid, strict=True)]
+    aggregated &= valid
     accepted = np.flatnonzero(aggregated)
     if len(accepted) == 0:
         new_global = global_vector.copy()
@@ -322,14 +328,15 @@ def finish_round(cfg: RoundConfig, global_vector: np.ndarray, updates: list[Loca
     records = []
     for i, u in enumerate(updates):
         v = verdicts[i]
-        rec = UpdateRecord(u.hospital, round_no, u.malicious, u.attack, v.accuracy, v.loss, float(norms[i]),
-                           float(cosines[i]), v.rows_harmed, status[i], bool(aggregated[i]), encrypted, v.seconds, sig[i][0],
+        rec = UpdateRecord(u.hospital, round_no, u.malicious, u.attack, v.accuracy, v.loss,
+                           float(norms[i]) if valid[i] else None, float(cosines[i]) if valid[i] else None,
+                           v.rows_harmed, status[i], bool(aggregated[i]), encrypted, v.seconds, sig[i][0],
                            v.reason if cfg.defense == "verification" or not valid[i] else _robust_reason(cfg, status[i]),
                            u.update_hash)
         records.append(rec)
         sink("verdict", {"experiment": cfg.experiment, "round": round_no, "hospital": u.hospital,
-                         "status": rec.status, "aggregated": rec.aggregated, "val_accuracy": round(rec.val_accuracy, 6),
-                         "rows_harmed": None if rec.rows_harmed is None else round(rec.rows_harmed, 6),
+                         "status": rec.status, "aggregated": rec.aggregated, "val_accuracy": _rounded(rec.val_accuracy),
+                         "rows_harmed": _rounded(rec.rows_harmed),
                          "encrypted": encrypted, "reason": rec.reason})
     metrics = {}
     if X_test is not None:
@@ -344,6 +351,10 @@ def finish_round(cfg: RoundConfig, global_vector: np.ndarray, updates: list[Loca
                           "defense": cfg.defense, "aggregated": [int(updates[i].hospital) for i in accepted],
                           "metrics": metrics})
     return RoundOutcome(round_no, new_global, g_hash, records, metrics, time.perf_counter() - t0)
+
+
+def _rounded(score: float | None) -> float | None:
+    return None if score is None else round(score, 6)
 
 
 def _unusable(vector: np.ndarray) -> str:

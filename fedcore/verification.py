@@ -41,8 +41,8 @@ MAD_TO_SIGMA = 1.4826
 @dataclass
 class Verdict:
     status: str
-    accuracy: float
-    loss: float
+    accuracy: float | None  # None: not scored (rejected before verification)
+    loss: float | None
     seconds: float
     reason: str
     encrypted: bool

@@ -10,10 +10,11 @@ class UpdateRecord(models.Model):
     hospital = models.PositiveIntegerField()
     malicious = models.BooleanField(help_text="ground truth")
     attack = models.CharField(max_length=20, blank=True)
-    val_accuracy = models.FloatField()
-    val_loss = models.FloatField()
-    update_norm = models.FloatField()
-    cosine = models.FloatField()
+    # the scores are null for an update rejected before scoring (signature or values)
+    val_accuracy = models.FloatField(null=True, blank=True)
+    val_loss = models.FloatField(null=True, blank=True)
+    update_norm = models.FloatField(null=True, blank=True)
+    cosine = models.FloatField(null=True, blank=True)
     rows_harmed = models.FloatField(null=True, blank=True,
                                     help_text="verification: fraction of validation rows the update moves away from their label")
     status = models.CharField(max_length=10, db_index=True)  # Poisoned / Benign

@@ -279,6 +279,20 @@ def test_experiment_page_shows_each_verdict_with_its_reason_and_the_scores_as_th
     assert exp.encrypted and "the MPC time of an update is its share of that run" in page
 
 
+def test_a_rejected_update_shows_and_serves_no_scores(client, provider, detector):
+    exp = training.experiment_create(name="e", dataset=detector.dataset, n_hospitals=1, rounds_=1, launch=False)
+    UpdateRecord.objects.create(experiment=exp, round_no=1, hospital=0, malicious=True, attack="sign_flip",
+                                val_accuracy=None, val_loss=None, update_norm=None, cosine=None, status="Poisoned",
+                                aggregated=False, encrypted=True, verify_seconds=0, signature_ok=False,
+                                reason="rejected: signature does not verify", update_hash="0" * 64)
+    client.force_login(provider)
+    page = client.get(reverse("training:experiment_detail", args=[exp.pk])).content.decode()
+    row = page.split('<tr class="has-detail">')[1].split("</tr>")[0]
+    assert row.count(">—<") == 5 and "not scored" in row and "MPC" not in row
+    api = client.get(reverse("api_poisoning_updates", args=[exp.pk])).json()["results"][0]
+    assert [api[k] for k in ("val_accuracy", "val_loss", "update_norm", "cosine", "rows_harmed")] == [None] * 5
+
+
 @pytest.mark.django_db(transaction=True)
 def test_detection_metrics_on_a_tiny_attacked_experiment(eager, client, provider):
     ds = training.dataset_create_builtin(name="breast_cancer")

@@ -161,6 +161,7 @@ def test_robust_aggregators_decide_the_new_global_model_from_the_updates_whose_s
     np.testing.assert_allclose(step, np.sort(U[valid], axis=0)[1:-1].mean(axis=0), rtol=0, atol=1e-12)
     rejected = out.records[forged]
     assert not rejected.aggregated and not rejected.signature_ok and rejected.reason.startswith("rejected")
+    assert rejected.val_accuracy is None and rejected.verify_seconds == 0  # a forged update is not scored
 
 
 def test_secure_aggregation_weights_each_accepted_update_by_its_hospitals_sample_count():
@@ -201,7 +202,10 @@ def test_an_update_with_nan_or_infinity_is_rejected_and_the_round_goes_on(setup,
     for r in out.records:
         rejected = r.hospital in (2, 4)
         assert r.signature_ok and not (rejected and r.aggregated)
-        assert ("not finite numbers" in r.reason) is rejected and np.isfinite([r.update_norm, r.val_loss]).all()
+        assert ("not finite numbers" in r.reason) is rejected
+        # a rejected update is not scored: no NaN in any record, and no score that is not its own
+        scores = [r.val_accuracy, r.val_loss, r.update_norm, r.cosine]
+        assert all(x is None for x in scores) if rejected else np.isfinite(scores).all()
     assert sum(r.aggregated for r in out.records) == (1 if defense == "krum" else 4)
 
 
@@ -218,7 +222,8 @@ def test_a_huge_finite_update_is_rejected_and_the_round_goes_on(setup, encrypted
         out = rounds.finish_round(c, g, ups, data.X_val, data.y_val, 1)
     (huge,) = [r for r in out.records if r.hospital == 3]
     assert huge.status == "Poisoned" and not huge.aggregated and "too large for the secure computation" in huge.reason
-    assert all(np.isfinite([r.update_norm, r.cosine, r.val_loss]).all() for r in out.records)
+    assert huge.val_accuracy is huge.update_norm is huge.cosine is huge.rows_harmed is None  # not scored
+    assert all(np.isfinite([r.update_norm, r.cosine, r.val_loss]).all() for r in out.records if r is not huge)
     assert np.isfinite(out.global_vector).all() and sum(r.aggregated for r in out.records) >= 4
 
 
