@@ -199,21 +199,21 @@ def encrypted_evaluate_many(
         y = y_val[start : start + rows_per_pass]
         labels = ring_int(y if spec.n_classes == 2 else np.eye(spec.n_classes, dtype=np.int64)[y])
         Y = dealer.share(labels)
-        ref_margins = None
+        # the reference's margins: at first the rows of the pass's first group, which starts with
+        # the reference; then the margins that group gave it
+        ref: Shared | int | None = None if reference is None else len(y)
         for first in range(0, K, models_per_pass):
             group = W[first : first + models_per_pass]
             G, rows = len(group), len(y)
             z = shared_logits_many(dealer, spec, group, X).reshape(G * rows, -1)
             # the same shared labels for each model of the group
             Y_g = Shared(np.broadcast_to(Y.shares[:, None], (n_parties, G, *Y.shape)).reshape(n_parties, G * rows, -1))
-            # the reference's margins: from the pass's first group, which starts with its rows
-            ref = ref_margins if ref_margins is not None or reference is None else rows
             if spec.n_classes == 2:
                 per_row, margins = _binary_scores(dealer, z[:, 0], Y_g[:, 0], ref)
             else:
                 per_row, margins = _multiclass_scores(dealer, z, Y_g, ref)
-            if reference is not None and ref_margins is None:
-                ref_margins = margins[:rows]
+            if isinstance(ref, int):
+                ref = margins[:rows]
             for i, score in enumerate(per_row):
                 totals[:, first : first + G, i] += score.reshape(G, rows).sum(axis=1).shares
     opened = dealer.open_many(

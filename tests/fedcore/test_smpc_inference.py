@@ -182,8 +182,8 @@ def test_rows_worse_than_a_reference_are_counted_under_mpc_as_in_plaintext(n_cla
     y = rng.integers(0, n_classes, 90)
     spec = ModelSpec("mlp", 6, n_classes, (8,))
     reference, *candidates = [init_weights(spec, seed) for seed in range(5)]
-    # an unchanged model (a rejected update is scored as a zero one) harms no row, although
-    # its encrypted logits differ from the reference's by the truncations' last-place rounding
+    # an unchanged model (a hospital that sends a zero update) harms no row, although its
+    # encrypted logits differ from the reference's by the truncations' last-place rounding
     candidates.append([w.copy() for w in reference])
     below = true_class_margins(spec, reference, X, y) - margin_tolerance(n_classes)
     plain = [int(np.sum(true_class_margins(spec, m, X, y) < below)) for m in candidates]
