@@ -119,17 +119,17 @@ COMPARABLE = ("dataset_id", "model_kind", "n_hospitals", "rounds", "partition", 
 
 
 def reference_runs(exp: Experiment) -> dict[str, Experiment | None]:
-    """The clean run (no attack) and the undefended run (same attack, plain FedAvg) of the same setting."""
+    """The clean run (no attack) and the undefended run (same attack, plain FedAvg) of the same
+    setting; an undefended run is its own undefended reference."""
     same = Experiment.objects.filter(**{f: getattr(exp, f) for f in COMPARABLE}).exclude(pk=exp.pk).order_by("-created")
-    return {
-        "clean": same.filter(attack="none").first(),
-        "undefended": same.filter(attack=exp.attack, malicious_fraction=exp.malicious_fraction, defense="none").first(),
-    }
+    undefended = exp if exp.attacked_undefended else same.filter(
+        attack=exp.attack, malicious_fraction=exp.malicious_fraction, defense="none").first()
+    return {"clean": same.filter(attack="none").first(), "undefended": undefended}
 
 
 def accuracy_recovered(exp: Experiment) -> dict | None:
     """Final accuracy defended vs undefended vs clean, and the share of the lost accuracy the defense won back."""
-    if exp.attack == "none":
+    if exp.attack == "none" or exp.defense == "none":  # nothing defended, nothing recovered
         return None
     refs = reference_runs(exp)
 

@@ -115,7 +115,7 @@ def experiment_create(*, name: str, dataset: Dataset, owner=None, model_kind: st
     if launch:
         from . import tasks
 
-        transaction.on_commit(lambda: tasks.experiment_start.delay(exp.pk))
+        transaction.on_commit(lambda: tasks.submit(tasks.experiment_start, exp.pk))
     return exp
 
 
@@ -130,7 +130,7 @@ def experiment_start(*, experiment_id: int) -> None:
         exp.save(update_fields=["status", "started", "current_round"])
     from . import tasks
 
-    tasks.experiment_centralised.delay(experiment_id)
+    tasks.submit(tasks.experiment_centralised, experiment_id)
     round_start(experiment_id=experiment_id, round_no=1)
 
 
@@ -199,7 +199,7 @@ def round_maybe_finish(*, experiment_id: int, round_no: int) -> None:
         if rnd.status == Round.Status.TRAINING and done >= exp.n_hospitals:
             rnd.status = Round.Status.AGGREGATING
             rnd.save(update_fields=["status"])
-            transaction.on_commit(lambda: tasks.round_finish.delay(experiment_id, round_no))
+            transaction.on_commit(lambda: tasks.submit(tasks.round_finish, experiment_id, round_no))
 
 
 def round_finish(*, experiment_id: int, round_no: int) -> None:
@@ -245,7 +245,7 @@ def round_finish(*, experiment_id: int, round_no: int) -> None:
         else:
             exp.current_round, exp.hospitals_done = round_no + 1, 0
             exp.save(update_fields=["global_vector", "current_round", "hospitals_done"])
-            transaction.on_commit(lambda: tasks.round_start.delay(experiment_id, round_no + 1))
+            transaction.on_commit(lambda: tasks.submit(tasks.round_start, experiment_id, round_no + 1))
 
 
 def experiment_centralised(*, experiment_id: int) -> None:
@@ -320,14 +320,14 @@ def experiments_resume() -> int:
     n = 0
     for exp in Experiment.objects.filter(status__in=Experiment.ACTIVE):
         if exp.status == Experiment.Status.QUEUED:
-            tasks.experiment_start.delay(exp.pk)
+            tasks.submit(tasks.experiment_start, exp.pk)
         else:
             rnd = Round.objects.filter(experiment=exp, number=exp.current_round).first()
             if rnd and rnd.status == Round.Status.AGGREGATING:
-                tasks.round_finish.delay(exp.pk, exp.current_round)
+                tasks.submit(tasks.round_finish, exp.pk, exp.current_round)
             else:
-                tasks.round_start.delay(exp.pk, exp.current_round)
+                tasks.submit(tasks.round_start, exp.pk, exp.current_round)
             if not exp.centralised:
-                tasks.experiment_centralised.delay(exp.pk)
+                tasks.submit(tasks.experiment_centralised, exp.pk)
         n += 1
     return n

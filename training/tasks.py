@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+from collections import deque
 
 from celery import shared_task
 from celery.signals import worker_ready
@@ -12,6 +14,30 @@ from . import services
 
 log = logging.getLogger(__name__)
 RETRY = {"autoretry_for": (OperationalError,), "retry_backoff": True, "max_retries": 5, "acks_late": True}
+
+
+_eager = threading.local()
+
+
+def submit(task, *args) -> None:
+    """``task.delay(*args)``. With eager tasks (tests, ``run_experiment --eager``) a task that
+    submits another (a round finishing starts the next) would run it inside its own call, so
+    the stack would grow with every round until Python refuses it; instead, tasks submitted
+    while an eager task runs wait in a queue that the outermost submission works through."""
+    if not task.app.conf.task_always_eager:
+        task.delay(*args)
+        return
+    queue = getattr(_eager, "queue", None)
+    if queue is not None:
+        queue.append((task, args))
+        return
+    _eager.queue = queue = deque([(task, args)])
+    try:
+        while queue:
+            next_task, next_args = queue.popleft()
+            next_task.delay(*next_args)
+    finally:
+        _eager.queue = None
 
 
 def _guard(experiment_id: int, fn, **kwargs) -> None:

@@ -97,6 +97,16 @@ def test_eager_experiment_records_every_round_once_and_seals_it(eager):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_an_eager_experiment_runs_many_rounds_without_its_stack_growing(eager):
+    # each round chains the next: run inside one another, 40 rounds overflowed Python's stack
+    ds = services.dataset_create_builtin(name="pima")
+    exp = services.experiment_create(name="long", dataset=ds, model_kind="logreg", n_hospitals=2, rounds_=40,
+                                     defense="none", encrypted=False)
+    exp.refresh_from_db()
+    assert (exp.status, exp.error, exp.round_set.count()) == ("finished", "", 40)
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_redelivered_aggregation_of_a_recorded_round_changes_nothing_and_fails_nothing():
     # a killed worker's round_finish comes back (acks_late) beside the one the resume enqueued:
     # whichever runs second must find the round recorded, even mid-experiment
@@ -184,6 +194,20 @@ def test_reference_runs_give_the_accuracy_recovered(eager, client, provider):
         assert f"#{e.pk}" in chart
     assert 'aria-label="Test accuracy: centralised vs federated"' in chart and "No finished experiment" not in chart
 
+
+@pytest.mark.django_db
+def test_an_undefended_run_is_its_own_undefended_reference(client, provider):
+    ds = services.dataset_create_builtin(name="pima")
+    exp = services.experiment_create(name="plain", dataset=ds, model_kind="logreg", n_hospitals=3, rounds_=1,
+                                     attack="sign_flip", defense="none", malicious_fraction=0.34, launch=False)
+    assert selectors.reference_runs(exp)["undefended"] == exp
+    assert selectors.accuracy_recovered(exp) is None  # no defense, nothing recovered: no comparison section
+    client.force_login(provider)
+    assert "Run the missing reference runs" not in client.get(reverse("training:experiment_detail", args=[exp.pk])).content.decode()
+    launched = services.experiment_references(experiment=exp)
+    assert [(e.attack, e.defense) for e in launched] == [("none", "none")]  # the clean run only, not a copy of itself
+    assert services.experiment_references(experiment=exp) == []
+    assert Experiment.objects.count() == 2
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("length", [100, 120])
