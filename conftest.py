@@ -60,6 +60,15 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Each test starts with an empty cache: a ledger status cached by an earlier test's chain of
+    the same height would otherwise stand for this test's."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def celery_worker_process(transactional_db):
     """Start a real worker for one test; yields a factory so a test can start more (or restart)."""

@@ -220,6 +220,16 @@ def _bundled(filename: str, target: str, mapping: dict[str, int], classes: list[
                  describe_columns(X, names, units, descriptions))
 
 
+def check_class_sizes(y: np.ndarray, class_names: list[str], column: str | None = None) -> None:
+    """Every class needs 3 rows: the split keeps one of each class for test and one for
+    validation, and one is needed to train."""
+    counts = np.bincount(y, minlength=len(class_names))
+    small = [c for c, n in zip(class_names, counts, strict=True) if n < 3]
+    if small:
+        raise DataError(f"class '{small[0]}' has fewer than 3 rows (one each for training, validation and test)",
+                        column=column)
+
+
 def synthetic_ehr(n_rows: int = 5000, positive_fraction: float = 0.3, seed: int = 0) -> Table:
     """Plausible clinical records whose label follows a logistic risk model plus noise.
 
@@ -250,6 +260,7 @@ def synthetic_ehr(n_rows: int = 5000, positive_fraction: float = 0.3, seed: int 
          + rng.logistic(0, 0.6, n_rows))
     threshold = np.quantile(z, 1 - positive_fraction)
     y = (z > threshold).astype(np.int64)
+    check_class_sizes(y, ["no event", "event"])
     names = [n for n, _ in EHR_FEATURES]
     units = dict(EHR_FEATURES)
     return Table(X, y, names, "cardiometabolic_event", ["no event", "event"],
@@ -360,10 +371,7 @@ def read_csv_upload(data: bytes, target_column: str, *, max_bytes: int = 20_000_
         raise DataError(f"the target has {len(class_names)} distinct values; it must be a class label (at most {MAX_CATEGORIES})", column=target_column)
     index = {c: k for k, c in enumerate(class_names)}
     y = np.array([index[v] for v in target_raw], dtype=np.int64)
-    small = [c for c in class_names if (y == index[c]).sum() < 3]
-    if small:  # the split keeps a row of each class for test and for validation, and one is needed to train
-        raise DataError(f"class '{small[0]}' has fewer than 3 rows (one each for training, validation and test)",
-                        column=target_column)
+    check_class_sizes(y, class_names, column=target_column)
 
     features, names = [], []
     for j, name in enumerate(header):

@@ -88,6 +88,10 @@ def ledger_append(*, entries: list[tuple[str, dict]]) -> list[Block]:
             prepared.append((kind, payload, text, h))
     if not prepared:
         return []
+    if transaction.get_connection().in_atomic_block:
+        # inside the caller's transaction a retry would only repeat a savepoint of a transaction
+        # that a deadlock has already rolled back: the caller (a task) retries the whole of it
+        return _append(prepared)
     for attempt in range(5):
         try:
             return _append(prepared)

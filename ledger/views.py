@@ -32,7 +32,7 @@ def block_list(request: HttpRequest) -> HttpResponse:
     for b in page.object_list:
         b.authority_name = names.get(b.authority)
     return render(request, "ledger/block_list.html", {
-        "page": page, "report": selectors.ledger_verify(), "experiment": experiment,
+        "page": page, "report": selectors.ledger_status(), "experiment": experiment,
         "round": request.GET.get("round", ""), "hospital": request.GET.get("hospital", ""), "invalid": invalid,
     })
 

@@ -16,7 +16,7 @@ from fedcore.rounds import DEFENSES
 from fedhealth.api import error_response
 
 from . import services
-from .models import Dataset, Experiment, Round
+from .models import Dataset, Experiment, Round, value_range
 
 PROVIDER_ONLY = [HasRole.of(PROVIDER)]
 
@@ -92,16 +92,16 @@ class LaunchSerializer(serializers.Serializer):
     # a plain integer field: a related field would take 2.9 as dataset 2 and fail on 1e400
     dataset = serializers.IntegerField(min_value=1, max_value=2**63 - 1, help_text="id of a dataset (GET /api/datasets/)")
     model_kind = serializers.ChoiceField(["mlp", "logreg"], default="mlp")
-    n_hospitals = serializers.IntegerField(min_value=2, max_value=1000, default=10)
-    rounds = serializers.IntegerField(min_value=1, max_value=200, default=10)
+    n_hospitals = serializers.IntegerField(**value_range("n_hospitals"), default=10)
+    rounds = serializers.IntegerField(**value_range("rounds"), default=10)
     partition = serializers.ChoiceField(["iid", "dirichlet"], default="iid")
-    alpha = serializers.FloatField(min_value=0.01, max_value=1000, default=0.5)
-    local_epochs = serializers.IntegerField(min_value=1, max_value=50, default=2)
-    learning_rate = serializers.FloatField(min_value=1e-5, max_value=1.0, default=0.01)
-    batch_size = serializers.IntegerField(min_value=1, max_value=1024, default=32)
-    seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
+    alpha = serializers.FloatField(**value_range("alpha"), default=0.5)
+    local_epochs = serializers.IntegerField(**value_range("local_epochs"), default=2)
+    learning_rate = serializers.FloatField(**value_range("learning_rate"), default=0.01)
+    batch_size = serializers.IntegerField(**value_range("batch_size"), default=32)
+    seed = serializers.IntegerField(**value_range("seed"), default=0)
     attack = serializers.ChoiceField(list(ATTACKS), default="none")
-    malicious_fraction = serializers.FloatField(min_value=0.0, max_value=0.49, default=0.0)
+    malicious_fraction = serializers.FloatField(**value_range("malicious_fraction"), default=0.0)
     defense = serializers.ChoiceField(list(DEFENSES), default="verification")
     encrypted = serializers.BooleanField(default=True)
 

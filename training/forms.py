@@ -8,7 +8,7 @@ from fedcore.attacks import ATTACKS
 from fedcore.data import DataError, feature_value, format_size, plausible_range
 from fedcore.rounds import DEFENSES
 
-from .models import Dataset
+from .models import Dataset, value_range
 from .templatetags.fh_format import attack_label
 
 DEFENSE_LABELS = {
@@ -74,17 +74,17 @@ class ExperimentForm(forms.Form):
     name = forms.CharField(max_length=120)
     dataset = forms.ModelChoiceField(queryset=Dataset.objects.all())
     model_kind = forms.ChoiceField(label="Model", choices=[("mlp", "MLP (64-32, ReLU, Adam)"), ("logreg", "Logistic regression")])
-    n_hospitals = forms.IntegerField(label="Hospitals", min_value=2, max_value=1000, initial=10)
-    rounds = forms.IntegerField(min_value=1, max_value=200, initial=10)
+    n_hospitals = forms.IntegerField(label="Hospitals", **value_range("n_hospitals"), initial=10)
+    rounds = forms.IntegerField(**value_range("rounds"), initial=10)
     partition = forms.ChoiceField(choices=[("iid", "IID"), ("dirichlet", "Non-IID (Dirichlet)")])
-    alpha = forms.FloatField(label="Dirichlet alpha", min_value=0.01, max_value=1000, initial=0.5,
+    alpha = forms.FloatField(label="Dirichlet alpha", **value_range("alpha"), initial=0.5,
                              help_text="Smaller = more skewed class mixes (non-IID only).")
-    local_epochs = forms.IntegerField(min_value=1, max_value=50, initial=2)
-    learning_rate = forms.FloatField(min_value=1e-5, max_value=1.0, initial=0.01)
-    batch_size = forms.IntegerField(min_value=1, max_value=1024, initial=32)
-    seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=0)
+    local_epochs = forms.IntegerField(**value_range("local_epochs"), initial=2)
+    learning_rate = forms.FloatField(**value_range("learning_rate"), initial=0.01)
+    batch_size = forms.IntegerField(**value_range("batch_size"), initial=32)
+    seed = forms.IntegerField(**value_range("seed"), initial=0)
     attack = forms.ChoiceField(choices=[(k, attack_label(k)) for k in ATTACKS],
                                help_text="What malicious hospitals do.")
-    malicious_fraction = forms.FloatField(label="Malicious fraction", min_value=0.0, max_value=0.49, initial=0.3)
+    malicious_fraction = forms.FloatField(label="Malicious fraction", **value_range("malicious_fraction"), initial=0.3)
     defense = forms.ChoiceField(choices=[(d, DEFENSE_LABELS[d]) for d in DEFENSES])
     encrypted = forms.BooleanField(required=False, initial=True, label="Verify under SMPC (encrypted inference, secure aggregation)")

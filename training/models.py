@@ -1,7 +1,26 @@
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from fedcore import rounds
+
+# The ranges of an experiment's settings, in one place: the model's validators (so that
+# experiment_create refuses what is outside them, whoever calls it), the form and the API.
+LIMITS = {
+    "n_hospitals": (2, 1000), "rounds": (1, 200), "alpha": (0.01, 1000.0), "local_epochs": (1, 50),
+    "learning_rate": (1e-5, 1.0), "batch_size": (1, 1024), "seed": (0, 2**31 - 1), "malicious_fraction": (0.0, 0.49),
+}
+
+
+def within(name: str) -> list:
+    low, high = LIMITS[name]
+    return [MinValueValidator(low), MaxValueValidator(high)]
+
+
+def value_range(name: str) -> dict:
+    """``min_value`` and ``max_value`` of a form or serializer field for the setting ``name``."""
+    low, high = LIMITS[name]
+    return {"min_value": low, "max_value": high}
 
 
 class Dataset(models.Model):
@@ -47,16 +66,16 @@ class Experiment(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="experiments")
     dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="experiments")
     model_kind = models.CharField(max_length=10, default="mlp")
-    n_hospitals = models.PositiveIntegerField(default=10)
-    rounds = models.PositiveIntegerField(default=10)
+    n_hospitals = models.PositiveIntegerField(default=10, validators=within("n_hospitals"))
+    rounds = models.PositiveIntegerField(default=10, validators=within("rounds"))
     partition = models.CharField(max_length=12, default="iid")
-    alpha = models.FloatField(default=0.5)
-    local_epochs = models.PositiveIntegerField(default=2)
-    learning_rate = models.FloatField(default=0.01)
-    batch_size = models.PositiveIntegerField(default=32)
-    seed = models.PositiveIntegerField(default=0)
+    alpha = models.FloatField(default=0.5, validators=within("alpha"))
+    local_epochs = models.PositiveIntegerField(default=2, validators=within("local_epochs"))
+    learning_rate = models.FloatField(default=0.01, validators=within("learning_rate"))
+    batch_size = models.PositiveIntegerField(default=32, validators=within("batch_size"))
+    seed = models.PositiveIntegerField(default=0, validators=within("seed"))
     attack = models.CharField(max_length=20, default="none")
-    malicious_fraction = models.FloatField(default=0.0)
+    malicious_fraction = models.FloatField(default=0.0, validators=within("malicious_fraction"))
     defense = models.CharField(max_length=20, default="verification")
     encrypted = models.BooleanField(default=True)
     config = models.JSONField(default=dict, help_text="fedcore.rounds.RoundConfig as JSON")

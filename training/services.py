@@ -54,11 +54,9 @@ def dataset_create_builtin(*, name: str) -> Dataset:
 def dataset_create_synthetic(*, name: str, n_rows: int, positive_fraction: float, seed: int, user=None) -> Dataset:
     params = {"n_rows": int(n_rows), "positive_fraction": float(positive_fraction), "seed": int(seed)}
     table = fdata.synthetic_ehr(**params)  # raises DataError with a clear message
-    if Dataset.objects.filter(name=name).exists():
-        raise ValidationError({"name": "A dataset with this name exists; choose another name."})
-    return Dataset.objects.create(name=name, source=Dataset.Source.SYNTHETIC, params=params, created_by=user,
-                                  description=f"Synthetic EHR: {n_rows:,} rows, {positive_fraction:.0%} positive, seed {seed}",
-                                  **_describe(table))
+    return _dataset_named(name=name, source=Dataset.Source.SYNTHETIC, params=params, created_by=user,
+                          description=f"Synthetic EHR: {n_rows:,} rows, {positive_fraction:.0%} positive, seed {seed}",
+                          **_describe(table))
 
 
 @transaction.atomic
@@ -68,11 +66,22 @@ def dataset_create_upload(*, name: str, content: bytes, target_column: str, max_
     packed = gzip.compress(content, compresslevel=6)
     if len(packed) > MAX_STORED_BYTES:
         raise fdata.DataError(f"the file compresses to more than {fdata.format_size(MAX_STORED_BYTES)}, the most that can be stored")
+    return _dataset_named(name=name, source=Dataset.Source.UPLOAD, content=packed,
+                          content_sha256=hashlib.sha256(content).hexdigest(), created_by=user,
+                          description=f"Uploaded CSV, target '{target_column}'", **_describe(table))
+
+
+def _dataset_named(*, name: str, **fields) -> Dataset:
+    """Create a dataset under a name no other has, also when another request takes the name
+    between the check and the insert (the unique index refuses the second one)."""
+    taken = ValidationError({"name": "A dataset with this name exists; choose another name."})
     if Dataset.objects.filter(name=name).exists():
-        raise ValidationError({"name": "A dataset with this name exists; choose another name."})
-    return Dataset.objects.create(name=name, source=Dataset.Source.UPLOAD, content=packed,
-                                  content_sha256=hashlib.sha256(content).hexdigest(), created_by=user,
-                                  description=f"Uploaded CSV, target '{target_column}'", **_describe(table))
+        raise taken
+    try:
+        with transaction.atomic():  # a savepoint: the caller's transaction survives the refusal
+            return Dataset.objects.create(name=name, **fields)
+    except IntegrityError:
+        raise taken from None
 
 
 def _min_rows_needed(n_hospitals: int) -> int:

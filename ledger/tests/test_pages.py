@@ -29,6 +29,22 @@ def test_the_block_page_shows_the_header_and_the_authority_by_name(client, provi
     assert name in listing
 
 
+def test_the_block_list_shows_the_recent_verification_and_recomputes_it_when_a_block_is_added(client, provider, ledger):
+    from unittest import mock
+
+    from fedcore import chain
+
+    client.force_login(provider)
+    with mock.patch.object(chain, "verify_chain", wraps=chain.verify_chain) as verify:
+        for page in ("1", "2", "1"):  # browsing the list does not re-verify the whole chain each time
+            listing = client.get(reverse("ledger:block_list"), {"page": page}).content.decode()
+        assert verify.call_count == 1
+        assert "Intact</span> up to height 0" in listing and "verified" in listing
+        services.ledger_append(entries=[("global_model", {"experiment": "e1", "round": 2, "model_hash": "cd" * 32})])
+        listing = client.get(reverse("ledger:block_list")).content.decode()
+        assert verify.call_count == 2 and "Intact</span> up to height 1" in listing
+
+
 def test_the_entry_page_names_the_kind_in_words(client, provider, ledger):
     client.force_login(provider)
     entry = Entry.objects.get(block=ledger)

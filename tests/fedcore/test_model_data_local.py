@@ -69,6 +69,11 @@ def test_synthetic_ehr_is_deterministic_balanced_and_learnable():
     assert 0.75 < lr.score(X[s.test], a.y[s.test]) < 0.99
     with pytest.raises(data.DataError, match="rows"):
         data.synthetic_ehr(2_000_000)
+    # 20 rows at 5% positive would hold a single positive row, which the split gives to the test
+    # set, leaving training and validation without one: refused like such an upload
+    with pytest.raises(data.DataError, match="class 'event' has fewer than 3 rows"):
+        data.synthetic_ehr(20, 0.05)
+    assert data.synthetic_ehr(60, 0.05).y.sum() == 3
 
 
 def test_holdout_split_is_disjoint_stratified():

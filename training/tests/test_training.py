@@ -360,3 +360,37 @@ def test_a_defense_that_classifies_nothing_shows_no_detection_scores(eager, clie
         pages[defense] = client.get(reverse("training:experiment_detail", args=[exp.pk])).content.decode()
     assert 'id="no-detection"' in pages["median"] and "<dt>Recall</dt>" not in pages["median"]
     assert 'id="no-detection"' not in pages["krum"] and "<dt>Recall</dt>" in pages["krum"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_run_experiment_command_runs_eagerly_and_refuses_settings_out_of_range(eager, capsys):
+    from django.core.management import CommandError, call_command
+
+    ds = services.dataset_create_builtin(name="pima")
+    call_command("run_experiment", "--dataset", str(ds.pk), "--model", "logreg", "--hospitals", "3", "--rounds", "2",
+                 "--attack", "sign_flip", "--fraction", "0.34", "--plaintext", "--eager")
+    out = capsys.readouterr().out
+    exp = Experiment.objects.get()
+    assert exp.status == "finished" and f"experiment id {exp.pk}" in out and "detection: precision" in out
+    # the service checks the ranges itself (the form and the API are not its only callers)
+    for option, value, field in (("--fraction", "0.8", "malicious_fraction"), ("--hospitals", "1", "n_hospitals"),
+                                 ("--rounds", "0", "rounds"), ("--lr", "5", "learning_rate")):
+        with pytest.raises(CommandError, match=field):
+            call_command("run_experiment", "--dataset", ds.name, "--attack", "sign_flip", option, value, "--eager")
+    assert Experiment.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_dataset_name_taken_between_the_check_and_the_insert_is_refused_like_a_taken_one(monkeypatch):
+    from django.core.exceptions import ValidationError
+    from django.db.models import QuerySet
+
+    services.dataset_create_synthetic(name="ehr", n_rows=200, positive_fraction=0.3, seed=0)
+    with pytest.raises(ValidationError, match="A dataset with this name exists"):
+        services.dataset_create_synthetic(name="ehr", n_rows=300, positive_fraction=0.3, seed=1)
+    # another request inserts the name after this one's check: the unique index refuses it
+    monkeypatch.setattr(QuerySet, "exists", lambda self: False)
+    with pytest.raises(ValidationError, match="A dataset with this name exists"):
+        services.dataset_create_synthetic(name="ehr", n_rows=300, positive_fraction=0.3, seed=1)
+    monkeypatch.undo()
+    assert list(Dataset.objects.values_list("name", "n_rows")) == [("ehr", 200)]

@@ -49,7 +49,11 @@ class Command(BaseCommand):
                 local_epochs=o["epochs"], learning_rate=o["lr"], batch_size=o["batch_size"], seed=o["seed"],
                 attack=o["attack"], malicious_fraction=o["fraction"], defense=o["defense"], encrypted=not o["plaintext"])
         except ValidationError as exc:
-            raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from exc
+            problems = ([f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items()] if hasattr(exc, "error_dict")
+                        else exc.messages)
+            raise CommandError("; ".join(problems)) from exc
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
         deadline = time.monotonic() + o["timeout"]
         while True:
             exp.refresh_from_db()
