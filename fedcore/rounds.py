@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -128,7 +128,11 @@ def prepare(table: Table, n_hospitals: int, *, scheme: str = "iid", alpha: float
 # --- hospitals ---------------------------------------------------------------------------
 
 def hospital_identity(cfg: RoundConfig, hospital: int) -> Identity:
-    """Each simulated hospital's ECDSA key, derived from the experiment seed (reproducible)."""
+    """A simulated hospital's ECDSA key, derived from the experiment's name and seed: reproducible,
+    for benchmarks and runs of fedcore alone, but anyone who knows both can compute it. Whoever
+    needs signatures that only the hospital can make gives each hospital its own random key
+    (``identity=`` to :func:`hospital_update`, ``public_keys=`` to :func:`finish_round`), as the
+    web application does."""
     return _seeded_identity(cfg.experiment, cfg.seed, hospital)
 
 
@@ -155,7 +159,8 @@ class LocalUpdate:
 
 
 def hospital_update(cfg: RoundConfig, hospital: int, global_vector: np.ndarray, X_h: np.ndarray, y_h: np.ndarray,
-                    round_no: int) -> LocalUpdate:
+                    round_no: int, identity: Identity | None = None) -> LocalUpdate:
+    """The hospital's signed update (signed with ``identity``, else :func:`hospital_identity`)."""
     t0 = time.perf_counter()
     malicious = hospital in cfg.malicious and cfg.attack != "none"
     params = cfg.attack_settings
@@ -178,12 +183,13 @@ def hospital_update(cfg: RoundConfig, hospital: int, global_vector: np.ndarray, 
         elif cfg.attack == "backdoor":
             update = atk.scaling(update, factor=params["boost"])
     return sign(cfg, LocalUpdate(hospital, update, len(y_h), malicious, cfg.attack if malicious else "",
-                                 time.perf_counter() - t0), round_no)
+                                 time.perf_counter() - t0), round_no, identity)
 
 
-def sign(cfg: RoundConfig, u: LocalUpdate, round_no: int) -> LocalUpdate:
+def sign(cfg: RoundConfig, u: LocalUpdate, round_no: int, identity: Identity | None = None) -> LocalUpdate:
     u.update_hash = model_hash(u.vector)
-    u.signature = hospital_identity(cfg, u.hospital).sign(binding(cfg, round_no, u.hospital, u.update_hash))
+    identity = identity or hospital_identity(cfg, u.hospital)
+    u.signature = identity.sign(binding(cfg, round_no, u.hospital, u.update_hash))
     return u
 
 
@@ -223,17 +229,25 @@ class RoundOutcome:
     seconds: float
 
 
-def check_signature(cfg: RoundConfig, u: LocalUpdate, round_no: int, seen: set[int]) -> tuple[bool, str]:
+def check_signature(cfg: RoundConfig, u: LocalUpdate, round_no: int, seen: set[int],
+                    public_keys: Mapping[int, str] | None = None) -> tuple[bool, str]:
     """Reject forged, re-addressed or replayed updates; the round goes on without them.
 
     ``seen``: the hospitals whose update this round was accepted. A hospital has one update per
     round; two hospitals that send the same vector (colluders) are each judged by the defense.
+    ``public_keys``: each hospital's registered public key (PEM); without them, the simulated
+    :func:`hospital_identity`.
     """
     if model_hash(u.vector) != u.update_hash:
         return False, "update does not match the hash it was signed with"
     if u.hospital in seen:
         return False, "replayed update: this hospital already submitted an update this round"
-    public = hospital_identity(cfg, u.hospital).public_pem
+    if public_keys is None:
+        public = hospital_identity(cfg, u.hospital).public_pem
+    elif u.hospital in public_keys:
+        public = public_keys[u.hospital]
+    else:
+        return False, "no public key is registered for this hospital"
     if not verify_signature(public, binding(cfg, round_no, u.hospital, u.update_hash), u.signature):
         return False, "signature does not verify for this hospital, round and experiment"
     seen.add(u.hospital)
@@ -265,13 +279,15 @@ def apply_collusion(cfg: RoundConfig, updates: list[LocalUpdate], round_no: int)
 
 def finish_round(cfg: RoundConfig, global_vector: np.ndarray, updates: list[LocalUpdate], X_val: np.ndarray,
                  y_val: np.ndarray, round_no: int, *, X_root: np.ndarray | None = None, y_root: np.ndarray | None = None,
-                 X_test: np.ndarray | None = None, y_test: np.ndarray | None = None, sink: Sink | None = None) -> RoundOutcome:
+                 X_test: np.ndarray | None = None, y_test: np.ndarray | None = None, sink: Sink | None = None,
+                 public_keys: Mapping[int, str] | None = None) -> RoundOutcome:
+    """Check, verify and aggregate one round's updates (``public_keys``: see :func:`check_signature`)."""
     t0 = time.perf_counter()
     sink = sink or (lambda kind, payload: None)
     updates = sorted(updates, key=lambda u: u.hospital)
     apply_collusion(cfg, updates, round_no)
     seen: set[int] = set()
-    sig = [check_signature(cfg, u, round_no, seen) for u in updates]
+    sig = [check_signature(cfg, u, round_no, seen, public_keys) for u in updates]
     for u, (ok, _) in zip(updates, sig, strict=True):
         sink("update", {"experiment": cfg.experiment, "round": round_no, "hospital": u.hospital,
                         "update_hash": u.update_hash, "n_samples": u.n_samples, "signature_ok": ok})

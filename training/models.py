@@ -161,3 +161,21 @@ class HospitalUpdate(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["experiment", "round_no", "hospital"], name="training_update_once")]
+
+
+class HospitalKey(models.Model):
+    """A hospital's ECDSA P-256 key pair in one experiment, generated at its first update: the
+    private key stored encrypted (PKCS#8, the passphrase of the ledger authorities' keys), the
+    public key what the verifier checks its updates' signatures against."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="hospital_keys")
+    hospital = models.PositiveIntegerField()
+    public_pem = models.TextField()
+    private_pem_encrypted = models.TextField()
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["experiment", "hospital"], name="training_hospital_key_once")]
+
+    def __str__(self) -> str:
+        return f"experiment {self.experiment_id} hospital {self.hospital}"

@@ -13,6 +13,7 @@ import hashlib
 import logging
 
 import numpy as np
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -20,13 +21,14 @@ from django.utils import timezone
 from fedcore import data as fdata
 from fedcore import rounds
 from fedcore.model import ModelSpec
+from fedcore.signing import Identity
 from ledger.selectors import verify_model_hash
 from ledger.services import ledger_append
 from poisoning import selectors as poisoning_selectors
 from poisoning.services import update_records_store
 
 from . import selectors
-from .models import Dataset, Experiment, HospitalUpdate, Round
+from .models import Dataset, Experiment, HospitalKey, HospitalUpdate, Round
 
 log = logging.getLogger(__name__)
 MAX_STORED_BYTES = 10 * 1024 * 1024
@@ -180,7 +182,8 @@ def round_train_hospital(*, experiment_id: int, round_no: int, hospital: int) ->
                 return
         cfg = selectors.round_config(exp)
         fed = selectors.federated_data(exp)
-        u = rounds.hospital_update(cfg, hospital, received, *fed.hospital(hospital), round_no)
+        u = rounds.hospital_update(cfg, hospital, received, *fed.hospital(hospital), round_no,
+                                   identity=hospital_identity(experiment=exp, hospital=hospital))
         try:
             with transaction.atomic():
                 # cancelled or failed while this hospital trained: its update is not staged
@@ -194,6 +197,23 @@ def round_train_hospital(*, experiment_id: int, round_no: int, hospital: int) ->
         except IntegrityError:
             pass  # a redelivered task already stored it
     round_maybe_finish(experiment_id=experiment_id, round_no=round_no)
+
+
+def hospital_identity(*, experiment: Experiment, hospital: int) -> Identity:
+    """The hospital's own signing key in this experiment: a random key pair made at its first
+    update and kept encrypted (:class:`HospitalKey`), so that nobody who reads the experiment's
+    settings can sign for it (the simulation's key derived from the seed could be)."""
+    row = HospitalKey.objects.filter(experiment=experiment, hospital=hospital).first()
+    if row is None:
+        identity = Identity.generate()
+        try:
+            with transaction.atomic():
+                HospitalKey.objects.create(experiment=experiment, hospital=hospital, public_pem=identity.public_pem,
+                                           private_pem_encrypted=identity.export_encrypted(settings.LEDGER_AUTHORITY_PASSPHRASE))
+            return identity
+        except IntegrityError:  # a redelivered task of the same hospital made it meanwhile
+            row = HospitalKey.objects.get(experiment=experiment, hospital=hospital)
+    return Identity.load_encrypted(row.private_pem_encrypted, settings.LEDGER_AUTHORITY_PASSPHRASE)
 
 
 def round_maybe_finish(*, experiment_id: int, round_no: int) -> None:
@@ -232,9 +252,10 @@ def round_finish(*, experiment_id: int, round_no: int) -> None:
                for u in staged]
     entries: list[tuple[str, dict]] = []
     X_root, y_root = fed.root
+    public_keys = dict(HospitalKey.objects.filter(experiment=exp).values_list("hospital", "public_pem"))
     outcome = rounds.finish_round(cfg, selectors.global_vector(exp), updates, fed.X_val, fed.y_val, round_no,
                                   X_root=X_root, y_root=y_root, X_test=fed.X_test, y_test=fed.y_test,
-                                  sink=lambda kind, payload: entries.append((kind, payload)))
+                                  sink=lambda kind, payload: entries.append((kind, payload)), public_keys=public_keys)
     with transaction.atomic():
         rnd = Round.objects.select_for_update().get(experiment=exp, number=round_no)
         exp = Experiment.objects.select_for_update().get(pk=experiment_id)

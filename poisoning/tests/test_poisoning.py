@@ -266,7 +266,7 @@ def test_ratios_over_predictions_and_experiments(client, provider, remote, detec
 
 
 def test_experiment_page_shows_each_verdict_with_its_reason_and_the_scores_as_the_reason_rounds_them(client, provider, detector):
-    exp = training.experiment_create(name="e", dataset=detector.dataset, n_hospitals=1, rounds_=1, launch=False)
+    exp = training.experiment_create(name="e", dataset=detector.dataset, n_hospitals=2, rounds_=1, launch=False)
     acc = 63 / 80  # 0.7875 in decimal, just below it in binary: a half-up rounding would show 0.788
     UpdateRecord.objects.create(experiment=exp, round_no=1, hospital=0, malicious=False, val_accuracy=acc, val_loss=0.5,
                                 update_norm=0.2, cosine=0.1, status="Benign", aggregated=True, encrypted=True,
@@ -280,7 +280,7 @@ def test_experiment_page_shows_each_verdict_with_its_reason_and_the_scores_as_th
 
 
 def test_a_rejected_update_shows_and_serves_no_scores(client, provider, detector):
-    exp = training.experiment_create(name="e", dataset=detector.dataset, n_hospitals=1, rounds_=1, launch=False)
+    exp = training.experiment_create(name="e", dataset=detector.dataset, n_hospitals=2, rounds_=1, launch=False)
     UpdateRecord.objects.create(experiment=exp, round_no=1, hospital=0, malicious=True, attack="sign_flip",
                                 val_accuracy=None, val_loss=None, update_norm=None, cosine=None, status="Poisoned",
                                 aggregated=False, encrypted=True, verify_seconds=0, signature_ok=False,

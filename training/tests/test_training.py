@@ -394,3 +394,46 @@ def test_a_dataset_name_taken_between_the_check_and_the_insert_is_refused_like_a
         services.dataset_create_synthetic(name="ehr", n_rows=300, positive_fraction=0.3, seed=1)
     monkeypatch.undo()
     assert list(Dataset.objects.values_list("name", "n_rows")) == [("ehr", 200)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_hospital_signs_with_its_own_random_key_stored_encrypted_and_the_seeded_key_forges_nothing():
+    from django.conf import settings
+
+    from fedcore import rounds
+    from fedcore.signing import Identity, SigningError
+    from training.models import HospitalKey
+
+    ds = services.dataset_create_builtin(name="pima")
+    exp = services.experiment_create(name="keys", dataset=ds, model_kind="logreg", n_hospitals=3, rounds_=2, seed=0,
+                                     encrypted=False, launch=False)
+    services.experiment_start(experiment_id=exp.pk)  # the fanned-out tasks go to the broker, unconsumed
+    for h in range(3):
+        services.round_train_hospital(experiment_id=exp.pk, round_no=1, hospital=h)
+    keys = {k.hospital: k for k in HospitalKey.objects.filter(experiment=exp)}
+    assert sorted(keys) == [0, 1, 2] and len({k.public_pem for k in keys.values()}) == 3
+    cfg = selectors.round_config(exp)
+    for h, key in keys.items():
+        assert "ENCRYPTED PRIVATE KEY" in key.private_pem_encrypted
+        with pytest.raises(SigningError, match="wrong passphrase"):
+            Identity.load_encrypted(key.private_pem_encrypted, "not the passphrase")
+        assert Identity.load_encrypted(key.private_pem_encrypted, settings.LEDGER_AUTHORITY_PASSPHRASE).public_pem == key.public_pem
+        assert key.public_pem != rounds.hospital_identity(cfg, h).public_pem  # not derivable from the settings
+    # hospital 2's update re-signed with the key anyone could derive from the experiment's id and seed
+    staged = HospitalUpdate.objects.get(experiment=exp, round_no=1, hospital=2)
+    forged = rounds.hospital_identity(cfg, 2).sign(rounds.binding(cfg, 1, 2, staged.update_hash))
+    HospitalUpdate.objects.filter(pk=staged.pk).update(signature=forged.hex())
+    services.round_finish(experiment_id=exp.pk, round_no=1)
+    records = {r.hospital: r for r in UpdateRecord.objects.filter(experiment=exp, round_no=1)}
+    assert [records[h].signature_ok for h in range(3)] == [True, True, False]
+    assert not records[2].aggregated and "signature does not verify" in records[2].reason
+    exp.refresh_from_db()
+    assert (exp.status, exp.current_round) == ("running", 2)  # the round went on without it
+    # a hospital keeps its key: round 2 signs with the same one
+    services.round_start(experiment_id=exp.pk, round_no=2)
+    services.round_train_hospital(experiment_id=exp.pk, round_no=2, hospital=0)
+    assert HospitalKey.objects.filter(experiment=exp).count() == 3
+    u = HospitalUpdate.objects.get(experiment=exp, round_no=2, hospital=0)
+    from fedcore.signing import verify_signature
+
+    assert verify_signature(keys[0].public_pem, rounds.binding(cfg, 2, 0, u.update_hash), bytes.fromhex(u.signature))
