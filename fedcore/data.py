@@ -92,9 +92,11 @@ RANGE_SLACK = 1.0
 
 
 def plausible_range(minimum: float, maximum: float) -> tuple[float, float]:
-    """The values a feature may take: its observed range widened by RANGE_SLACK ranges on either side."""
+    """The values a feature may take: its observed range widened by RANGE_SLACK ranges on either
+    side, but never below 0 for a feature never seen negative (a radius, an area, a count)."""
     span = (maximum - minimum) or 1.0
-    return round(minimum - RANGE_SLACK * span, 6), round(maximum + RANGE_SLACK * span, 6)
+    low = minimum - RANGE_SLACK * span
+    return round(max(low, 0.0) if minimum >= 0 else low, 6), round(maximum + RANGE_SLACK * span, 6)
 
 
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?|[+-]?(?:inf|infinity|nan)", re.ASCII | re.IGNORECASE)

@@ -119,7 +119,7 @@ def test_features_named_diagnosis_or_detector_never_collide_with_the_recorded_di
 def test_predict_form_refuses_implausible_and_missing_values_and_stores_nothing(client, remote, detector):
     client.force_login(remote)
     r = client.post(reverse("poisoning:predict"), form_data(detector, "benign", clump_thickness=500))
-    assert r.status_code == 400 and "500 is outside the plausible range -8 to 19" in r.content.decode()
+    assert r.status_code == 400 and "500 is outside the plausible range 0 to 19" in r.content.decode()
     r = client.post(reverse("poisoning:predict"), {"diagnosis": "maybe", "detector": detector.pk})
     assert r.status_code == 400 and "This field is required" in r.content.decode()
     assert client.post(reverse("poisoning:predict"), {"detector": 9999}).status_code == 404
@@ -129,7 +129,7 @@ def test_predict_form_refuses_implausible_and_missing_values_and_stores_nothing(
 def test_form_api_and_batch_refuse_implausible_and_non_numeric_values_alike_and_store_nothing(client, remote, detector):
     client.force_login(remote)
     url = reverse("api_poisoning_predictions")
-    refused = [(1e300, "1e+300 is outside the plausible range -8 to 19"), (-500, "-500 is outside the plausible range -8 to 19"),
+    refused = [(1e300, "1e+300 is outside the plausible range 0 to 19"), (-500, "-500 is outside the plausible range 0 to 19"), (-1, "-1 is outside the plausible range 0 to 19"),
                (True, "true is not a number"), (None, "null is not a number"), ("ten", "'ten' is not a number")]
     for value, message in refused:
         r = client.post(url, {"detector": detector.pk, "values": record(detector, clump_thickness=value), "diagnosis": "benign"},
@@ -138,14 +138,14 @@ def test_form_api_and_batch_refuse_implausible_and_non_numeric_values_alike_and_
     r = client.post(url, {"detector": detector.pk, "values": record(detector, mitoses=20, clump_thickness=False), "diagnosis": "benign"},
                     content_type="application/json")
     assert r.json()["error"]["message"] == ("'clump_thickness': false is not a number; "
-                                            "'mitoses': 20 is outside the plausible range -8 to 19")
+                                            "'mitoses': 20 is outside the plausible range 0 to 19")
     form = client.post(reverse("poisoning:predict"), form_data(detector, "benign", clump_thickness="1e300"))
-    assert form.status_code == 400 and "1e+300 is outside the plausible range -8 to 19" in form.content.decode()
+    assert form.status_code == 400 and "1e+300 is outside the plausible range 0 to 19" in form.content.decode()
     rows = [{**record(detector), "class": "benign"}, {**record(detector, mitoses="1e300"), "class": "benign"}]
     for batch_url in (reverse("poisoning:predict_batch"), reverse("api_poisoning_batch")):
         r = client.post(batch_url, {"file": SimpleUploadedFile("r.csv", batch_csv(detector, rows)), "detector": detector.pk})
         assert r.status_code == 400
-        assert "row 3 / column 'mitoses': 1e+300 is outside the plausible range -8 to 19" in html.unescape(r.content.decode())
+        assert "row 3 / column 'mitoses': 1e+300 is outside the plausible range 0 to 19" in html.unescape(r.content.decode())
     assert not Prediction.objects.exists()
 
 

@@ -116,8 +116,8 @@ def test_batch_reader_parses_and_names_row_and_column_at_fault():
         (b"glu,bmi,diabetes\n100,20,No\n100,abc,Yes\n", "row 3 / column 'bmi': 'abc' is not a number"),
         (b"glu,bmi,diabetes\n100,20,Maybe\n", "row 2 / column 'diabetes': 'Maybe' is not one of No, Yes"),
         (b"glu,bmi,diabetes\n100,inf,No\n", "not a finite number"),
-        (b"glu,bmi,diabetes\n100,30,No\n1e300,30,Yes\n", "row 3 / column 'glu': 1e+300 is outside the plausible range -87 to 342"),
-        (b"glu,bmi,diabetes\n100,-500,No\n", "row 2 / column 'bmi': -500 is outside the plausible range -30.7 to 116"),
+        (b"glu,bmi,diabetes\n100,30,No\n1e300,30,Yes\n", "row 3 / column 'glu': 1e+300 is outside the plausible range 0 to 342"),
+        (b"glu,bmi,diabetes\n100,-500,No\n", "row 2 / column 'bmi': -500 is outside the plausible range 0 to 116"),
         (b"glu,bmi,diabetes\n", "no records"),
         (b"glu,bmi,glu,diabetes\n100,20,150,No\n", "row 1 / column 'glu': this column appears more than once in the header"),
         (b"glu,bmi,diabetes,diabetes\n100,20,No,Yes\n", "row 1 / column 'diabetes': this column appears more than once"),
@@ -145,14 +145,16 @@ def test_batch_reader_takes_any_line_ending_and_numbers_written_another_way_and_
 
 
 def test_one_check_of_a_feature_value_takes_numbers_in_the_plausible_range_and_refuses_the_rest():
-    # observed 1-10: the plausible range is one range wider on either side, -8 to 19
-    assert data.plausible_range(1, 10) == (-8, 19)
-    assert [data.feature_value(v, 1, 10) for v in (4, 4.5, " 19 ", "-8", 0, "+5.", ".5", "1e1", "2E0")] == \
-        [4.0, 4.5, 19.0, -8.0, 0.0, 5.0, 0.5, 10.0, 2.0]
+    # observed 1-10: the plausible range is one range wider on either side, but a feature never
+    # seen negative stays at or above 0: 0 to 19; one seen negative widens both ways
+    assert data.plausible_range(1, 10) == (0, 19)
+    assert data.plausible_range(-2, 3) == (-7, 8)
+    assert [data.feature_value(v, 1, 10) for v in (4, 4.5, " 19 ", "-0", 0, "+5.", ".5", "1e1", "2E0")] == \
+        [4.0, 4.5, 19.0, 0.0, 0.0, 5.0, 0.5, 10.0, 2.0]
     assert data.feature_value("4,5", 1, 10, decimal_comma=True) == 4.5
     refused = [(True, "true is not a number"), (False, "false is not a number"), (None, "null is not a number"),
                ([1], "a list is not a number"), ("abc", "'abc' is not a number"), ("nan", "'nan' is not a finite number"),
-               (float("inf"), "'inf' is not a finite number"), (1e300, "1e+300 is outside the plausible range -8 to 19"),
+               (float("inf"), "'inf' is not a finite number"), (1e300, "1e+300 is outside the plausible range 0 to 19"), ("-8", "-8 is outside the plausible range 0 to 19"),
                ("19.5", "19.5 is outside the plausible range"), (-500, "-500 is outside"), (10**400, "outside the plausible range"),
                ("1_0", "'1_0' is not a number"), ("\u0661\u0662", "is not a number"), ("4,5", "'4,5' is not a number"),
                ("0x5", "'0x5' is not a number")]
