@@ -357,7 +357,7 @@ def read_csv_upload(data: bytes, target_column: str, *, max_bytes: int = 20_000_
     if len(body) > max_rows:
         raise DataError(f"the file has {len(body):,} data rows; the limit is {max_rows:,}")
     if len(body) < MIN_ROWS:
-        raise DataError(f"the file has {len(body)} data rows; at least {MIN_ROWS} are needed")
+        raise DataError(f"the file has {len(body)} data row{'' if len(body) == 1 else 's'}; at least {MIN_ROWS} are needed")
     for i, r in enumerate(body):
         if len(r) != len(header):
             raise DataError(f"has {len(r)} cells but the header has {len(header)}", row=i + 2)

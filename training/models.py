@@ -111,6 +111,11 @@ class Experiment(models.Model):
         return int(100 * min(done, total) / total) if total else 0
 
     @property
+    def n_malicious(self) -> int:
+        """How many hospitals attack: the fraction asked for, rounded to whole hospitals."""
+        return len((self.config or {}).get("malicious", ()))
+
+    @property
     def ledger_key(self) -> str:
         return str(self.pk)
 

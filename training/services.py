@@ -108,6 +108,10 @@ def experiment_create(*, name: str, dataset: Dataset, owner=None, model_kind: st
         raise ValidationError({"n_hospitals": f"{dataset.name} has {train_rows} training rows: too few for {n_hospitals} hospitals (2 rows each at least)."})
     if attack == "none":
         malicious_fraction = 0.0
+    malicious = rounds.choose_malicious(n_hospitals, malicious_fraction, seed)
+    if attack != "none" and not malicious:
+        raise ValidationError({"malicious_fraction": f"{malicious_fraction:.0%} of {n_hospitals} hospitals is no hospital: "
+                                                     f"choose at least {1 / n_hospitals:.2f} for one malicious hospital."})
     spec = ModelSpec(model_kind, dataset.n_features, len(dataset.class_names))
     exp = Experiment(name=name, owner=owner, dataset=dataset, model_kind=model_kind, n_hospitals=n_hospitals,
                      rounds=rounds_, partition=partition, alpha=alpha, local_epochs=local_epochs,
@@ -118,8 +122,7 @@ def experiment_create(*, name: str, dataset: Dataset, owner=None, model_kind: st
     exp.save()
     cfg = rounds.RoundConfig(spec=spec, n_hospitals=n_hospitals, local_epochs=local_epochs, learning_rate=learning_rate,
                              batch_size=batch_size, attack=attack,
-                             malicious=rounds.choose_malicious(n_hospitals, malicious_fraction, seed),
-                             defense=defense, encrypted=exp.encrypted, seed=seed, experiment=exp.ledger_key)
+                             malicious=malicious, defense=defense, encrypted=exp.encrypted, seed=seed, experiment=exp.ledger_key)
     exp.config = cfg.to_dict()
     exp.global_vector = rounds.initial_vector(cfg).astype("<f8").tobytes()
     exp.save(update_fields=["config", "global_vector"])

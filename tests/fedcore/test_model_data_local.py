@@ -238,3 +238,9 @@ def test_accuracy_and_loss_are_evaluates_own_two_scores(spec):
         w = init_weights(spec, seed)
         full = evaluate(spec, w, X, y)
         assert accuracy_and_loss(spec, w, X, y) == (full["accuracy"], full["loss"])
+
+
+@pytest.mark.parametrize("body, words", [(b"1,0\n", "1 data row;"), (b"1,0\n2,1\n", "2 data rows;")])
+def test_an_upload_with_too_few_rows_says_how_many_it_has(body, words):
+    with pytest.raises(data.DataError, match=f"the file has {words} at least {data.MIN_ROWS} are needed"):
+        data.read_csv_upload(b"a,y\n" + body, "y")

@@ -437,3 +437,20 @@ def test_each_hospital_signs_with_its_own_random_key_stored_encrypted_and_the_se
     from fedcore.signing import verify_signature
 
     assert verify_signature(keys[0].public_pem, rounds.binding(cfg, 2, 0, u.update_hash), bytes.fromhex(u.signature))
+
+
+@pytest.mark.django_db
+def test_an_attack_needs_a_fraction_that_makes_at_least_one_hospital_malicious_and_the_page_shows_the_count(client, provider):
+    from django.core.exceptions import ValidationError
+
+    ds = services.dataset_create_builtin(name="pima")
+    with pytest.raises(ValidationError, match="10% of 5 hospitals is no hospital: choose at least 0.20"):
+        services.experiment_create(name="none", dataset=ds, n_hospitals=5, attack="sign_flip", malicious_fraction=0.1,
+                                   launch=False)
+    exp = services.experiment_create(name="some", dataset=ds, n_hospitals=5, attack="sign_flip", malicious_fraction=0.3,
+                                     launch=False)
+    assert exp.n_malicious == 2 and Experiment.objects.count() == 1
+    client.force_login(provider)
+    page = client.get(reverse("training:experiment_detail", args=[exp.pk])).content.decode()
+    assert "5 hospitals · 10 rounds · attack: Sign flipping (2 of 5 malicious)" in page  # the real share, not "30%"
+    assert "Sign flipping (2 of 5)" in client.get(reverse("training:experiment_list")).content.decode()
