@@ -120,11 +120,16 @@ COMPARABLE = ("dataset_id", "model_kind", "n_hospitals", "rounds", "partition", 
 
 def reference_runs(exp: Experiment) -> dict[str, Experiment | None]:
     """The clean run (no attack) and the undefended run (same attack, plain FedAvg) of the same
-    setting; an undefended run is its own undefended reference."""
-    same = Experiment.objects.filter(**{f: getattr(exp, f) for f in COMPARABLE}).exclude(pk=exp.pk).order_by("-created")
-    undefended = exp if exp.attacked_undefended else same.filter(
-        attack=exp.attack, malicious_fraction=exp.malicious_fraction, defense="none").first()
-    return {"clean": same.filter(attack="none").first(), "undefended": undefended}
+    setting, each the newest finished one (else the newest, still running or not); an undefended
+    run is its own undefended reference."""
+    same = Experiment.objects.filter(**{f: getattr(exp, f) for f in COMPARABLE}).exclude(pk=exp.pk).order_by("-created", "-pk")
+
+    def newest(runs):
+        return runs.filter(status=Experiment.Status.FINISHED).first() or runs.first()
+
+    undefended = exp if exp.attacked_undefended else newest(
+        same.filter(attack=exp.attack, malicious_fraction=exp.malicious_fraction, defense="none"))
+    return {"clean": newest(same.filter(attack="none")), "undefended": undefended}
 
 
 def accuracy_recovered(exp: Experiment) -> dict | None:

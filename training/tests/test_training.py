@@ -209,6 +209,20 @@ def test_an_undefended_run_is_its_own_undefended_reference(client, provider):
     assert services.experiment_references(experiment=exp) == []
     assert Experiment.objects.count() == 2
 
+
+@pytest.mark.django_db
+def test_the_reference_is_the_newest_finished_run_of_the_setting_not_a_newer_unfinished_one():
+    ds = services.dataset_create_builtin(name="pima")
+    settings = {"dataset": ds, "model_kind": "logreg", "n_hospitals": 3, "rounds_": 1, "launch": False}
+    exp = services.experiment_create(name="defended", attack="sign_flip", malicious_fraction=0.34, **settings)
+    older = services.experiment_create(name="clean 1", **settings)
+    assert selectors.reference_runs(exp)["clean"] == older  # none finished: the newest
+    Experiment.objects.filter(pk=older.pk).update(status="finished")
+    newer = services.experiment_create(name="clean 2", **settings)  # queued, or later failed: not the reference
+    assert selectors.reference_runs(exp)["clean"] == older
+    Experiment.objects.filter(pk=newer.pk).update(status="finished")
+    assert selectors.reference_runs(exp)["clean"] == newer
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("length", [100, 120])
 def test_reference_runs_of_an_experiment_with_a_long_name_get_names_that_fit(client, provider, length):
