@@ -470,6 +470,11 @@ def detection_metrics(records: list[UpdateRecord]) -> dict[str, float | None]:
     fp = sum((not r.malicious) and r.status == POISONED for r in records)
     fn = sum(r.malicious and r.status != POISONED for r in records)
     tn = sum((not r.malicious) and r.status != POISONED for r in records)
+    return detection_rates(tp, fp, fn, tn)
+
+
+def detection_rates(tp: int, fp: int, fn: int, tn: int) -> dict[str, float | None]:
+    """The counts with precision, recall and false-positive rate (None where undefined)."""
     return {
         "tp": tp, "fp": fp, "fn": fn, "tn": tn,
         "precision": tp / (tp + fp) if tp + fp else None,

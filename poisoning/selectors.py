@@ -12,6 +12,7 @@ from functools import lru_cache
 from django.db.models import Count, Q, QuerySet
 
 from fedcore.recordpoison import RecordDetector
+from fedcore.rounds import NON_CLASSIFYING, detection_rates
 from fedhealth.search import unmatchable
 
 from .models import Detector, Prediction, UpdateRecord
@@ -30,9 +31,7 @@ def detection_metrics(*, experiment) -> dict | None:
         fn=Count("id", filter=Q(malicious=True) & ~Q(status="Poisoned")),
         tn=Count("id", filter=Q(malicious=False) & ~Q(status="Poisoned")),
     )
-    tp, fp, fn, tn = c["tp"], c["fp"], c["fn"], c["tn"]
-    return {**c, "precision": tp / (tp + fp) if tp + fp else None, "recall": tp / (tp + fn) if tp + fn else None,
-            "false_positive_rate": fp / (fp + tn) if fp + tn else None}
+    return detection_rates(c["tp"], c["fp"], c["fn"], c["tn"])
 
 
 def update_records(*, experiment, limit: int = 2000):
@@ -118,9 +117,15 @@ def prediction_ratios() -> dict:
     return {"overall": overall, "datasets": rows}
 
 
-def experiment_ratios(limit: int = 20) -> list[dict]:
-    """Per experiment: updates predicted Poisoned / Benign, and the ground truth beside it."""
-    per = (UpdateRecord.objects.values("experiment_id", "experiment__name", "experiment__attack", "experiment__defense")
+EXPERIMENTS_IN_RATIOS = 20
+
+
+def experiment_ratios(limit: int = EXPERIMENTS_IN_RATIOS) -> list[dict]:
+    """Per experiment, the newest ``limit`` whose defense predicts a status: updates predicted
+    Poisoned / Benign, and the ground truth beside it. A defense that uses every validly signed
+    update (none, median, trimmed mean) predicts nothing, so its ratio would read as a miss."""
+    per = (UpdateRecord.objects.exclude(experiment__defense__in=NON_CLASSIFYING)
+           .values("experiment_id", "experiment__name", "experiment__attack", "experiment__defense")
            .annotate(p=Count("id", filter=Q(status="Poisoned")), b=Count("id", filter=Q(status="Benign")),
                      m=Count("id", filter=Q(malicious=True)))
            .order_by("-experiment_id")[:limit])

@@ -167,7 +167,8 @@ def download(request: HttpRequest) -> HttpResponse:
 
 
 def _ratios() -> dict:
-    return {"predictions": selectors.prediction_ratios(), "experiments": selectors.experiment_ratios()}
+    return {"predictions": selectors.prediction_ratios(), "experiments": selectors.experiment_ratios(),
+            "experiments_shown": selectors.EXPERIMENTS_IN_RATIOS}
 
 
 @role_required(PROVIDER)

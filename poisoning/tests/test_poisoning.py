@@ -257,8 +257,13 @@ def test_ratios_over_predictions_and_experiments(client, provider, remote, detec
                                     verify_seconds=0.01, reason="", update_hash="0" * 64)
     ratios = selectors.prediction_ratios()
     assert ratios["overall"] == {"label": "All predictions", "poisoned": 3, "benign": 1, "total": 4, "poisoned_ratio": 0.75}
+    # a defense that uses every update predicts no status: counted, it would read as all missed
+    trimmed = training.experiment_create(name="t", dataset=detector.dataset, n_hospitals=2, rounds_=1, defense="trimmed_mean",
+                                         launch=False)
+    UpdateRecord.objects.create(experiment=trimmed, round_no=1, hospital=0, malicious=True, val_accuracy=None, val_loss=None,
+                                status="Benign", aggregated=True, verify_seconds=0, reason="", update_hash="1" * 64)
     (e,) = selectors.experiment_ratios()
-    assert (e["poisoned"], e["benign"], e["malicious"]) == (2, 1, 1)
+    assert (e["experiment_id"], e["poisoned"], e["benign"], e["malicious"]) == (exp.pk, 2, 1, 1)
     client.force_login(provider)
     chart = client.get(reverse("poisoning:ratio_chart")).content.decode()
     assert chart.count("<svg") >= 3 and "0.750" in chart
