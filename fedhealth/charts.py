@@ -21,6 +21,7 @@ matplotlib.rcParams["text.parse_math"] = False
 COLORS = ["#0f766e", "#f59e0b", "#6366f1", "#dc2626", "#0891b2", "#65a30d", "#9333ea"]
 STATUS_COLORS = {"Poisoned": "#dc2626", "Benign": "#0f766e"}  # the verdict colours of the pages
 MIN_WIDTH_PX = 560  # a chart is never drawn narrower than this (or its natural width, if smaller)
+MAX_WIDTH_IN = 11.0  # about 1,100 px with its labels: the width of a page's content
 HEADROOM = 1.12  # the y axis reaches this far above the tallest bar, so its value label stays inside the frame
 
 
@@ -59,7 +60,9 @@ def _group_labels(groups: list[str], slot_inches: float) -> tuple[list[str], int
 
 
 def grouped_bars(title: str, groups: list[str], series: dict[str, list[float | None]], ylabel: str = "", ylim=(0, 1)) -> str:
-    width_in = max(6, 1.4 * len(groups) + 2)
+    # wider with more groups, up to what a page shows unscaled (a wider chart would be shrunk, and
+    # its text with it); past 8 groups the labels turn to fit
+    width_in = min(max(6, 1.4 * len(groups) + 2), MAX_WIDTH_IN)
     fig, ax = plt.subplots(figsize=(width_in, 3.8), dpi=100)
     n = max(1, len(series))
     width = 0.8 / n

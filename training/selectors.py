@@ -74,7 +74,7 @@ METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
 def accuracy_results() -> list[dict]:
     """One row per finished experiment: centralised vs federated test metrics."""
     rows = []
-    for exp in Experiment.objects.filter(status=Experiment.Status.FINISHED).select_related("dataset").order_by("dataset__name", "-finished"):
+    for exp in Experiment.objects.filter(status=Experiment.Status.FINISHED).select_related("dataset").defer("global_vector").order_by("dataset__name", "-finished"):
         rows.append({"experiment": exp, "dataset": exp.dataset.name, "model": exp.model_kind, "defense": exp.defense,
                      "attack": exp.attack, "centralised": exp.centralised or {}, "federated": exp.final or {}})
     return rows

@@ -108,10 +108,6 @@ def experiment_create(*, name: str, dataset: Dataset, owner=None, model_kind: st
         raise ValidationError({"n_hospitals": f"{dataset.name} has {train_rows} training rows: too few for {n_hospitals} hospitals (2 rows each at least)."})
     if attack == "none":
         malicious_fraction = 0.0
-    malicious = rounds.choose_malicious(n_hospitals, malicious_fraction, seed)
-    if attack != "none" and not malicious:
-        raise ValidationError({"malicious_fraction": f"{malicious_fraction:.0%} of {n_hospitals} hospitals is no hospital: "
-                                                     f"choose at least {1 / n_hospitals:.2f} for one malicious hospital."})
     spec = ModelSpec(model_kind, dataset.n_features, len(dataset.class_names))
     exp = Experiment(name=name, owner=owner, dataset=dataset, model_kind=model_kind, n_hospitals=n_hospitals,
                      rounds=rounds_, partition=partition, alpha=alpha, local_epochs=local_epochs,
@@ -119,6 +115,10 @@ def experiment_create(*, name: str, dataset: Dataset, owner=None, model_kind: st
                      malicious_fraction=malicious_fraction, defense=defense,
                      encrypted=encrypted and defense == "verification")
     exp.full_clean(exclude=["config"])
+    malicious = rounds.choose_malicious(n_hospitals, malicious_fraction, seed)
+    if attack != "none" and not malicious:
+        raise ValidationError({"malicious_fraction": f"{malicious_fraction:.0%} of {n_hospitals} hospitals is no hospital: "
+                                                     f"choose at least {1 / n_hospitals:.2f} for one malicious hospital."})
     exp.save()
     cfg = rounds.RoundConfig(spec=spec, n_hospitals=n_hospitals, local_epochs=local_epochs, learning_rate=learning_rate,
                              batch_size=batch_size, attack=attack,

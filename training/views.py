@@ -185,8 +185,9 @@ def accuracy_chart(request: HttpRequest) -> HttpResponse:
     rows = selectors.accuracy_results()[:12]
     svg = None
     if rows:
-        labels = [f"{r['dataset']} · {defense_label(r['defense'])}" + (f" · {attack_label(r['attack'])}" if r["attack"] != "none" else "")
-                  + f" #{r['experiment'].pk}" for r in rows]
+        # the number first: a label cut short to fit still tells which experiment its bars are
+        labels = [f"#{r['experiment'].pk} {r['dataset']} · {defense_label(r['defense'])}"
+                  + (f" · {attack_label(r['attack'])}" if r["attack"] != "none" else "") for r in rows]
         svg = mark_safe(charts.grouped_bars("Test accuracy: centralised vs federated", labels, {
             "centralised": [r["centralised"].get("accuracy") for r in rows],
             "federated": [r["federated"].get("accuracy") for r in rows]}, "accuracy"))

@@ -468,3 +468,18 @@ def test_an_attack_needs_a_fraction_that_makes_at_least_one_hospital_malicious_a
     page = client.get(reverse("training:experiment_detail", args=[exp.pk])).content.decode()
     assert "5 hospitals · 10 rounds · attack: Sign flipping (2 of 5 malicious)" in page  # the real share, not "30%"
     assert "Sign flipping (2 of 5)" in client.get(reverse("training:experiment_list")).content.decode()
+
+
+@pytest.mark.django_db
+def test_the_dataset_page_says_when_it_shows_only_some_of_the_columns(client, provider):
+    rng = np.random.default_rng(0)
+    lines = [",".join([*(f"c{j}" for j in range(50)), "y"])]
+    lines += [",".join([*(f"{v:.3f}" for v in rng.normal(size=50)), str(i % 2)]) for i in range(30)]
+    ds = services.dataset_create_upload(name="wide", content="\n".join(lines).encode(), target_column="y", max_bytes=10**6)
+    client.force_login(provider)
+    page = client.get(reverse("training:dataset_detail", args=[ds.pk])).content.decode()
+    assert "The first 8 rows: the first 12 of the 50 features and the target." in page
+    assert "The first 40 of the 50 feature columns." in page and ">c39<" in page and ">c40<" not in page
+    narrow = services.dataset_create_builtin(name="pima")
+    page = client.get(reverse("training:dataset_detail", args=[narrow.pk])).content.decode()
+    assert "The first 8 rows." in page and "feature columns." not in page
