@@ -6,9 +6,9 @@ Every hospital and every ledger authority holds an :class:`Identity` (an ECDSA P
   (RFC 6979, allowed by FIPS 186-5): a weak or repeated random ``k`` would leak the private key,
   and a derived ``k`` removes that risk. The signatures are ordinary ECDSA signatures and are
   verified with the FIPS 186-3 verifier.
-* :func:`sign_update` binds an update's SHA-256 to experiment, round, hospital and a fresh
-  nonce; :class:`UpdateVerifier` rejects forged, replayed, re-addressed updates and unknown
-  signers, each with its own reason code.
+* A hospital's update is signed over its SHA-256 bound to experiment, round and hospital
+  (:func:`fedcore.rounds.binding`); :func:`fedcore.rounds.check_signature` rejects a forged,
+  tampered, re-addressed or replayed one.
 * :func:`seal_for` / :func:`open_from` carry secret shares between parties: static ECDH
   (P-256) + HKDF-SHA256 to an AES-256-GCM key bound to both public keys and to the
   associated data, so an envelope can be neither read nor re-addressed by anyone else.
@@ -18,12 +18,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import hmac
-import json
-import operator
 import secrets
-from collections.abc import Mapping
-from dataclasses import dataclass
 
 from Crypto.Cipher import AES
 from Crypto.Hash import SHA256
@@ -170,207 +165,6 @@ def verify_signature(public_pem: str, data: bytes, signature: bytes) -> bool:
     except (ValueError, TypeError, AttributeError, IndexError):
         return False
     return True
-
-
-# --- signed update envelopes -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SignedUpdate:
-    """A hospital's signature over (experiment, round, hospital, SHA-256 of the update, nonce).
-
-    The payload itself travels separately (or secret-shared); only its hash is signed, so the
-    envelope is small and can be logged in the ledger as is.
-    """
-
-    experiment: str
-    round_no: int
-    hospital: str
-    payload_sha256: str
-    nonce: str
-    signature: bytes
-
-    def message(self) -> bytes:
-        return _update_message(
-            self.experiment, self.round_no, self.hospital, self.payload_sha256, self.nonce
-        )
-
-    def to_dict(self) -> dict[str, str | int]:
-        return {
-            "experiment": self.experiment,
-            "round_no": self.round_no,
-            "hospital": self.hospital,
-            "payload_sha256": self.payload_sha256,
-            "nonce": self.nonce,
-            "signature": self.signature.hex(),
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, object]) -> SignedUpdate:
-        try:
-            round_no = d["round_no"]
-            # int() would truncate 1.9 to round 1 and raise OverflowError on 1e999
-            if isinstance(round_no, bool) or not isinstance(round_no, (int, str)):
-                raise TypeError(f"round_no must be an integer, not {round_no!r}")
-            return cls(
-                str(d["experiment"]),
-                int(round_no),
-                str(d["hospital"]),
-                str(d["payload_sha256"]),
-                str(d["nonce"]),
-                bytes.fromhex(str(d["signature"])),
-            )
-        except (KeyError, ValueError, TypeError) as exc:
-            raise SigningError(f"malformed signed update: {exc}") from exc
-
-
-def _update_message(
-    experiment: str, round_no: int, hospital: str, payload_sha256: str, nonce: str
-) -> bytes:
-    # Canonical JSON: unambiguous field boundaries, so no two addresses encode the same bytes.
-    body = {
-        "v": 1,
-        "experiment": experiment,
-        "round": round_no,
-        "hospital": hospital,
-        "sha256": payload_sha256,
-        "nonce": nonce,
-    }
-    return b"fedhealth-update|" + json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
-
-
-def sign_update(
-    identity: Identity,
-    *,
-    experiment: str,
-    round_no: int,
-    hospital: str | int,
-    payload: bytes,
-    nonce: bytes | None = None,
-) -> SignedUpdate:
-    """Sign ``payload`` for one experiment, round and hospital. ``nonce`` defaults to 16 random
-    bytes; pass one only to reproduce a signature (tests, seeded demos)."""
-    nonce_hex = (secrets.token_bytes(16) if nonce is None else nonce).hex()
-    digest = hashlib.sha256(payload).hexdigest()
-    msg = _update_message(experiment, int(round_no), str(hospital), digest, nonce_hex)
-    return SignedUpdate(
-        experiment, int(round_no), str(hospital), digest, nonce_hex, identity.sign(msg)
-    )
-
-
-class VerificationError(ValueError):
-    """An update was rejected. ``code`` is one of UNKNOWN_SIGNER, READDRESSED, TAMPERED,
-    FORGED, REPLAY; ``reason`` is the sentence to show or log."""
-
-    UNKNOWN_SIGNER, READDRESSED, TAMPERED, FORGED, REPLAY = (
-        "unknown_signer",
-        "readdressed",
-        "tampered",
-        "forged",
-        "replay",
-    )
-
-    def __init__(self, code: str, reason: str) -> None:
-        super().__init__(reason)
-        self.code, self.reason = code, reason
-
-
-@dataclass(frozen=True)
-class VerificationResult:
-    ok: bool
-    code: str = ""
-    reason: str = ""
-
-
-class UpdateVerifier:
-    """The aggregator's gate: accepts each signed update at most once, and only from a known
-    hospital, for the round it is collecting.
-
-    ``signers`` maps hospital id -> public PEM. The verifier remembers every accepted nonce
-    and every accepted (experiment, round, hospital), so a replayed envelope and a second
-    update from the same hospital in the same round are both refused. Not thread-safe: one
-    verifier per aggregation.
-    """
-
-    def __init__(self, signers: Mapping[str | int, str]) -> None:
-        self._signers = {str(h): pem for h, pem in signers.items()}
-        self._nonces: set[str] = set()
-        self._slots: set[tuple[str, int, str]] = set()
-
-    def verify(
-        self,
-        update: SignedUpdate,
-        payload: bytes,
-        *,
-        experiment: str,
-        round_no: int,
-        hospital: str | int,
-    ) -> None:
-        """Raise :class:`VerificationError` unless ``update`` is a fresh, genuine signature of
-        ``payload`` by ``hospital`` for this experiment and round; on success remember it."""
-        hospital = str(hospital)
-        E = VerificationError
-        public = self._signers.get(hospital)
-        if public is None:
-            raise E(
-                E.UNKNOWN_SIGNER,
-                f"unknown signer: hospital {hospital!r} has no registered public key",
-            )
-        if isinstance(round_no, bool):
-            raise TypeError("round_no must be an integer, not a boolean")
-        expected = (experiment, operator.index(round_no), hospital)  # 1.9 is refused, not read as round 1
-        got = (update.experiment, update.round_no, update.hospital)
-        if got != expected:
-            raise E(
-                E.READDRESSED,
-                f"re-addressed update: signed for experiment {got[0]!r}, round {got[1]}, "
-                f"hospital {got[2]!r}; expected experiment {expected[0]!r}, round "
-                f"{expected[1]}, hospital {expected[2]!r}",
-            )
-        signed_hash = update.payload_sha256
-        # compare_digest raises TypeError on non-ASCII text: such a hash cannot match anyway
-        if not (
-            isinstance(signed_hash, str)
-            and signed_hash.isascii()
-            and hmac.compare_digest(hashlib.sha256(payload).hexdigest(), signed_hash)
-        ):
-            raise E(
-                E.TAMPERED,
-                "tampered update: the payload does not match the SHA-256 that was signed",
-            )
-        if not verify_signature(public, update.message(), update.signature):
-            raise E(
-                E.FORGED,
-                f"forged signature: it does not verify with hospital {hospital!r}'s public key",
-            )
-        if update.nonce in self._nonces:
-            raise E(E.REPLAY, f"replayed update: nonce {update.nonce} was already accepted")
-        if expected in self._slots:
-            raise E(
-                E.REPLAY,
-                f"replayed update: hospital {hospital!r} already submitted an update "
-                f"for round {expected[1]} of experiment {expected[0]!r}",
-            )
-        self._nonces.add(update.nonce)
-        self._slots.add(expected)
-
-    def check(
-        self,
-        update: SignedUpdate,
-        payload: bytes,
-        *,
-        experiment: str,
-        round_no: int,
-        hospital: str | int,
-    ) -> VerificationResult:
-        """:meth:`verify` as a result object, for pipelines that record rejections and go on."""
-        try:
-            self.verify(
-                update, payload, experiment=experiment, round_no=round_no, hospital=hospital
-            )
-        except VerificationError as exc:
-            return VerificationResult(False, exc.code, exc.reason)
-        return VerificationResult(True)
 
 
 # --- encrypted envelopes for shares in transit -------------------------------------------

@@ -6,11 +6,10 @@ from fedcore import attacks as atk
 from fedcore.aggregation import pairwise_sq_distances
 from fedcore.verification import BENIGN, POISONED, judge
 
-rng = np.random.default_rng(0)
 
-
-def honest(k=10, p=50):
-    return rng.normal(1.0, 0.1, (k, p))
+def honest(k=10, p=50, seed=0):
+    """k honest updates of p parameters, the same whichever tests ran before (each has its own generator)."""
+    return np.random.default_rng(seed).normal(1.0, 0.1, (k, p))
 
 
 def test_fedavg_weights_by_sample_counts():
@@ -22,7 +21,7 @@ def test_fedavg_weights_by_sample_counts():
 
 def test_krum_picks_from_the_cluster_and_multi_krum_drops_outliers():
     U = honest()
-    U[:3] = rng.normal(-20, 1, (3, 50))
+    U[:3] = np.random.default_rng(1).normal(-20, 1, (3, 50))
     r = agg.krum(U, n_malicious=3)
     assert r.selected.sum() == 1 and not r.selected[:3].any()
     m = agg.multi_krum(U, n_malicious=3)
@@ -44,7 +43,7 @@ def test_median_and_trimmed_mean_ignore_outliers():
 
 @pytest.mark.parametrize("shape", [(7, 40), (11, 200_000)])  # one sort; column blocks on threads
 def test_median_and_trimmed_mean_equal_their_definitions(shape):
-    U = rng.normal(0, 1, shape)
+    U = np.random.default_rng(2).normal(0, 1, shape)
     U[:, :3] = np.round(U[:, :3])  # ties
     k, b = shape[0], int(np.floor(0.2 * shape[0]))
     np.testing.assert_array_equal(agg.median(U).vector, np.median(U, axis=0))
@@ -65,7 +64,7 @@ def test_a_forked_process_sorts_with_threads_of_its_own():
     # parent's pool would hang
     import multiprocessing
 
-    U = rng.normal(0, 1, (11, 200_000))
+    U = np.random.default_rng(3).normal(0, 1, (11, 200_000))
     agg.median(U)  # the parent's pool exists now
     ctx = multiprocessing.get_context("fork")
     parent, child = ctx.Pipe()
@@ -95,7 +94,7 @@ def test_pairwise_distances_match_the_definition():
 
 
 def test_model_attacks_follow_their_definitions():
-    u = rng.normal(size=20)
+    u = np.random.default_rng(4).normal(size=20)
     np.testing.assert_allclose(atk.sign_flip(u, scale=1.0), -u)
     np.testing.assert_allclose(atk.scaling(u, factor=10), 10 * u)
     noise = atk.gaussian_noise(u, np.random.default_rng(1), sigma=2.0)

@@ -69,6 +69,24 @@ def test_forged_replayed_and_readdressed_updates_are_rejected(setup):
     assert sum(r.aggregated for r in out.records) == 1
 
 
+def test_with_registered_keys_only_each_hospitals_own_key_signs_for_it(setup):
+    _, data = setup
+    c = cfg()
+    g = rounds.initial_vector(c)
+    own = {h: signing.Identity.generate() for h in range(5)}
+    ups = [rounds.hospital_update(c, h, g, *data.hospital(h), 1, identity=own[h]) for h in range(5)]
+    ups[1] = rounds.hospital_update(c, 1, g, *data.hospital(1), 1)  # the key derived from the settings
+    ups[2] = rounds.sign(c, ups[2], 1, own[3])  # another hospital's key
+    ups[3] = rounds.hospital_update(cfg(experiment="other"), 3, g, *data.hospital(3), 1, identity=own[3])  # re-addressed
+    keys = {h: own[h].public_pem for h in range(4)}  # hospital 4 has no registered key
+    out = rounds.finish_round(c, g, ups, data.X_val, data.y_val, 1, public_keys=keys)
+    assert [r.signature_ok for r in out.records] == [True, False, False, False, False]
+    reasons = [r.reason for r in out.records]
+    assert all("signature does not verify for this hospital, round and experiment" in why for why in reasons[1:4])
+    assert "no public key is registered for this hospital" in reasons[4]
+    assert [r.aggregated for r in out.records] == [True, False, False, False, False]
+
+
 def test_robust_baselines_run_through_the_pipeline(setup):
     _, data = setup
     for defense in ("krum", "multi_krum", "median", "trimmed_mean", "fltrust"):
@@ -94,8 +112,9 @@ def test_encrypted_verification_and_secure_aggregation_match_plaintext(setup):
     assert all(r.encrypted for o in enc for r in o.records)
     same_choice = all([r.aggregated for r in e.records] == [r.aggregated for r in p.records]
                       for e, p in zip(enc, plain, strict=True))
-    if same_choice:  # same updates accepted: secure aggregation equals FedAvg up to fixed point
-        assert np.abs(enc[-1].global_vector - plain[-1].global_vector).max() < 1e-3
+    assert same_choice  # the same verdicts, so the same updates in each aggregation
+    # secure aggregation of the same updates equals FedAvg up to fixed point
+    assert np.abs(enc[-1].global_vector - plain[-1].global_vector).max() < 1e-3
     for p, e in zip(plain[0].records, enc[0].records, strict=True):
         assert abs(p.val_accuracy - e.val_accuracy) <= 0.02
 
@@ -176,7 +195,7 @@ def test_secure_aggregation_weights_each_accepted_update_by_its_hospitals_sample
     enc = rounds.finish_round(enc_cfg, g, ups, data.X_val, data.y_val, 1)
     assert all(r.encrypted for r in enc.records)
     accepted = [r.hospital for r in enc.records if r.aggregated]
-    assert accepted == [r.hospital for r in plain.records if r.aggregated] == [0, 1, 3, 4, 5, 7, 8, 9]
+    assert accepted == [r.hospital for r in plain.records if r.aggregated] == [h for h in range(10) if h not in (2, 6)]
     U = np.array([ups[h].vector for h in accepted])
     counts = [ups[h].n_samples for h in accepted]
     weighted = fedavg(U, counts).vector
