@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -335,14 +336,22 @@ def train_detectors(table: Table, *, fraction: float = 0.2, seed: int = 0, max_r
 MAX_BATCH_ROWS = 10_000
 
 
+@dataclass
+class RecordBatch:
+    X: np.ndarray  # the feature values, checked
+    diagnosis: np.ndarray  # class indices
+    rows: list[dict]  # per record, each feature's value and the diagnosis's class name
+    uploaded: list[list[list[str]]]  # per record, its [column, cell] pairs as written, every column in file order
+
+
 def read_records_csv(data: bytes, features: list[Column], target_name: str, class_names: list[str], *,
-                     max_rows: int = MAX_BATCH_ROWS) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+                     max_rows: int = MAX_BATCH_ROWS) -> RecordBatch:
     """Parse a batch of records to predict: every feature column and the recorded diagnosis.
 
-    Each value is checked by data.feature_value against its feature's observed range. Returns
-    (X, diagnosis indices, the rows as read); raises DataError naming the row (header = row 1)
-    and column at fault; a column read twice in the header is refused. Extra columns are ignored;
-    nothing is guessed or imputed.
+    Each value is checked by data.feature_value against its feature's observed range; raises
+    DataError naming the row (header = row 1) and column at fault; a column read twice in the
+    header is refused. Other columns (a patient id, notes) are not read, only kept as written
+    (``uploaded``) so that the results can go back beside them; nothing is guessed or imputed.
     """
     feature_names = [c.name for c in features]
     if not data:
@@ -360,22 +369,8 @@ def read_records_csv(data: bytes, features: list[Column], target_name: str, clas
     if repeated is not None:
         raise DataError("this column appears more than once in the header; keep only one", row=1, column=repeated)
     where = {c: header.index(c) for c in needed}
-    # a diagnosis is matched as written, as a number written another way ("1.0" for class "1"),
-    # then in any case ("Benign" for "benign") where that names one class only
-    exact = {c: i for i, c in enumerate(class_names)}
-    folded: dict[str, int | None] = {}
-    for i, c in enumerate(class_names):
-        for key in {c.lower(), class_label(c).lower()}:
-            folded[key] = i if folded.get(key, i) == i else None
-
-    def class_index(label: str) -> int | None:
-        candidates = (label, class_label(label))
-        for candidate in candidates:
-            if candidate in exact:
-                return exact[candidate]
-        return next((folded[c.lower()] for c in candidates if folded.get(c.lower()) is not None), None)
-
-    X, diagnosis, rows = [], [], []
+    class_index = class_matcher(class_names)
+    X, diagnosis, rows, uploaded = [], [], [], []
     for rowno, cells in reader:
         if not any(c.strip() for c in cells):
             continue
@@ -397,6 +392,28 @@ def read_records_csv(data: bytes, features: list[Column], target_name: str, clas
         X.append(values)
         diagnosis.append(k)
         rows.append({**{n: v for n, v in zip(feature_names, values, strict=True)}, target_name: class_names[k]})
+        uploaded.append([[name, cell] for name, cell in zip(header, cells, strict=False)])
     if not X:
         raise DataError("the file has a header but no records", row=2)
-    return np.asarray(X, dtype=np.float64), np.asarray(diagnosis, dtype=np.int64), rows
+    return RecordBatch(np.asarray(X, dtype=np.float64), np.asarray(diagnosis, dtype=np.int64), rows, uploaded)
+
+
+def class_matcher(class_names: list[str]) -> Callable[[str], int | None]:
+    """The index of the class a recorded diagnosis names, or None: matched as written, as a
+    number written another way ("1.0" for class "1"), then in any case ("Benign" for "benign")
+    where that names one class only."""
+    exact = {c: i for i, c in enumerate(class_names)}
+    folded: dict[str, int | None] = {}
+    for i, c in enumerate(class_names):
+        for key in {c.lower(), class_label(c).lower()}:
+            folded[key] = i if folded.get(key, i) == i else None
+
+    def class_index(label: str) -> int | None:
+        label = label.strip()
+        candidates = (label, class_label(label))
+        for candidate in candidates:
+            if candidate in exact:
+                return exact[candidate]
+        return next((folded[c.lower()] for c in candidates if folded.get(c.lower()) is not None), None)
+
+    return class_index

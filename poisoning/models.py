@@ -65,6 +65,8 @@ class Prediction(models.Model):
     detector = models.ForeignKey(Detector, on_delete=models.PROTECT, related_name="predictions")
     dataset_name = models.CharField(max_length=120, db_index=True)
     inputs = models.JSONField()
+    uploaded = models.JSONField(default=list, blank=True,
+                                help_text="a batch record's cells as written: [column, text] pairs, every column in file order")
     status = models.CharField(max_length=10, choices=Status.choices, db_index=True)
     probability = models.FloatField(help_text="probability that the record is poisoned")
     reasons = models.JSONField(default=list)

@@ -146,13 +146,17 @@ def prediction_csv_rows(qs: QuerySet[Prediction]) -> Iterator[list]:
 
 
 def batch_csv(batch: str, qs: QuerySet[Prediction]) -> tuple[list[str], Iterator[list]]:
-    """A batch as the user uploaded it, with status, probability and reasons appended."""
+    """A batch as the user uploaded it, every column and cell as written (a patient id, notes),
+    with status, probability and reasons appended; a batch stored before its cells were kept
+    gives the values read."""
     first = qs.filter(batch=batch).order_by("id").first()
-    columns = list(first.inputs) if first else []
+    as_written = bool(first and first.uploaded)
+    columns = [name for name, _ in first.uploaded] if as_written else list(first.inputs) if first else []
 
     def rows():
         for p in qs.filter(batch=batch).order_by("id").iterator(chunk_size=2000):
-            yield [*(p.inputs.get(c) for c in columns), p.status, round(p.probability, 6), " | ".join(p.reasons)]
+            cells = [cell for _, cell in p.uploaded] if as_written else [p.inputs.get(c) for c in columns]
+            yield [*cells, p.status, round(p.probability, 6), " | ".join(p.reasons)]
 
     added = []  # an uploaded column of the same name keeps its own: the prediction's is "predicted_<name>"
     for name in ("status", "probability_poisoned", "reasons"):

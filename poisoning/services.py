@@ -57,13 +57,14 @@ def detector_train(*, dataset: Dataset, poison_fraction: float = 0.2, seed: int 
 
 
 def _store(*, user, detector: Detector, X: np.ndarray, diagnosis: np.ndarray, rows: list[dict], source: str,
-           batch: str = "") -> list[Prediction]:
+           batch: str = "", uploaded: list | None = None) -> list[Prediction]:
     results = detector_model(detector).predict(X, diagnosis)
+    uploaded = uploaded or [[] for _ in rows]
     with transaction.atomic():
         return Prediction.objects.bulk_create([
-            Prediction(user=user, detector=detector, dataset_name=detector.dataset.name, inputs=row, status=r.status,
-                       probability=r.probability, reasons=r.reasons, source=source, batch=batch)
-            for row, r in zip(rows, results, strict=True)
+            Prediction(user=user, detector=detector, dataset_name=detector.dataset.name, inputs=row, uploaded=cells,
+                       status=r.status, probability=r.probability, reasons=r.reasons, source=source, batch=batch)
+            for row, cells, r in zip(rows, uploaded, results, strict=True)
         ])
 
 
@@ -78,8 +79,10 @@ def prediction_create(*, user, detector: Detector, values: dict, diagnosis: str,
     missing = [n for n in names if n not in values]
     if missing:
         raise DataError(f"missing value(s) for {', '.join(missing[:5])}")
-    if diagnosis not in ranges["classes"]:
+    k = recordpoison.class_matcher(ranges["classes"])(str(diagnosis))  # as a batch reads it: "Benign" is "benign"
+    if k is None:
         raise DataError(f"'{diagnosis}' is not one of {', '.join(ranges['classes'])}", column=ranges["target"])
+    diagnosis = ranges["classes"][k]
     checked, wrong = {}, []
     for f in ranges["features"]:
         try:
@@ -96,8 +99,9 @@ def prediction_create(*, user, detector: Detector, values: dict, diagnosis: str,
 def predictions_batch(*, user, detector: Detector, content: bytes, source: str = "batch") -> str:
     """Validate a whole CSV of records, then predict and store them all; returns the batch id."""
     ranges = detector.feature_ranges
-    X, diagnosis, rows = recordpoison.read_records_csv(content, [Column(f["name"], f["min"], f["max"]) for f in ranges["features"]],
-                                                       ranges["target"], ranges["classes"])
+    records = recordpoison.read_records_csv(content, [Column(f["name"], f["min"], f["max"]) for f in ranges["features"]],
+                                            ranges["target"], ranges["classes"])
     batch = str(uuid.uuid4())
-    _store(user=user, detector=detector, X=X, diagnosis=diagnosis, rows=rows, source=source, batch=batch)
+    _store(user=user, detector=detector, X=records.X, diagnosis=records.diagnosis, rows=records.rows, source=source,
+           batch=batch, uploaded=records.uploaded)
     return batch

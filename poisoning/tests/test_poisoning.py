@@ -111,9 +111,14 @@ def test_features_named_diagnosis_or_detector_never_collide_with_the_recorded_di
                       {"detector": det.pk, "values": {"diagnosis": 0, "detector": 1, "age": 30}, "diagnosis": "well"},
                       content_type="application/json")
     assert api.status_code == 201 and api.json()["inputs"] == {"diagnosis": 0.0, "detector": 1.0, "age": 30.0, "outcome": "well"}
+    # a diagnosis in other capitals names its class, as in a batch
+    api = client.post(reverse("api_poisoning_predictions"),
+                      {"detector": det.pk, "values": {"diagnosis": 0, "detector": 1, "age": 30}, "diagnosis": " WELL"},
+                      content_type="application/json")
+    assert api.status_code == 201 and api.json()["inputs"]["outcome"] == "well"
     upload = SimpleUploadedFile("r.csv", b"outcome,age,diagnosis,detector\nwell,30,0,1\n")
     (row,) = read_csv(client.post(reverse("api_poisoning_batch"), {"detector": det.pk, "file": upload}))
-    assert (row["diagnosis"], row["detector"], row["age"], row["outcome"]) == ("0.0", "1.0", "30.0", "well")
+    assert (row["diagnosis"], row["detector"], row["age"], row["outcome"]) == ("0", "1", "30", "well")  # as written
 
 
 def test_predict_form_refuses_implausible_and_missing_values_and_stores_nothing(client, remote, detector):
@@ -170,6 +175,25 @@ def test_csv_batch_predicts_every_row_and_round_trips_as_a_download(client, remo
     other = services.predictions_batch(user=remote, detector=detector, content=batch_csv(detector, rows[:1]))
     client.force_login(type(remote).objects.create_user("other", "o@example.org", "pw-Secret-123", role="remote_user", status="authorized"))
     assert client.get(reverse("poisoning:batch_download", args=[other])).status_code == 404
+
+
+def test_a_batch_comes_back_with_every_uploaded_column_and_cell_as_written(client, remote, detector):
+    names = [f["name"] for f in detector.feature_ranges["features"]]
+    target = detector.feature_ranges["target"]
+    header = ["patient_id", *names, target, "status"]  # an id to join the results back on; a column named like an added one
+    lines = [",".join(header)]
+    for pid, diagnosis in (("P-001", "Benign"), ("P-002", "malignant")):
+        lines.append(",".join([pid, *(str(int(round(v))) for v in record(detector).values()), diagnosis, "seen"]))
+    batch = services.predictions_batch(user=remote, detector=detector, content="\n".join(lines).encode())
+    client.force_login(remote)
+    body = b"".join(client.get(reverse("poisoning:batch_download", args=[batch])).streaming_content).decode("utf-8-sig")
+    back = list(csv.reader(io.StringIO(body)))
+    assert back[0] == [*header, "predicted_status", "probability_poisoned", "reasons"]
+    stored = list(Prediction.objects.filter(batch=batch).order_by("id"))
+    for line, row, p in zip(lines[1:], back[1:], stored, strict=True):
+        assert row[: len(header)] == line.split(",")  # "P-001", "3" (not "3.0"), "Benign" as written
+        assert row[len(header):] == [p.status, str(round(p.probability, 6)), " | ".join(p.reasons)]
+    assert stored[0].inputs[target] == "benign"  # read as the class it names
 
 
 def test_my_predictions_ignores_a_batch_parameter_that_is_no_batch_id_and_says_so(client, remote, detector):

@@ -104,11 +104,14 @@ def test_detector_flags_tampered_and_flipped_records_and_says_why(biopsy, report
 
 def test_batch_reader_parses_and_names_row_and_column_at_fault():
     columns = [data.Column("glu", 56, 199), data.Column("bmi", 18.2, 67.1)]
-    X, d, rows = read_records_csv(b"bmi;glu;diabetes;note\n31.5;148;Yes;x\n22;85;no;\n", columns, "diabetes", ["No", "Yes"])
-    assert X.tolist() == [[148.0, 31.5], [85.0, 22.0]] and d.tolist() == [1, 0]
-    assert rows[1] == {"glu": 85.0, "bmi": 22.0, "diabetes": "No"}
+    batch = read_records_csv(b"bmi;glu;diabetes;note\n31.5;148;Yes;x\n22;85;no;\n", columns, "diabetes", ["No", "Yes"])
+    assert batch.X.tolist() == [[148.0, 31.5], [85.0, 22.0]] and batch.diagnosis.tolist() == [1, 0]
+    assert batch.rows[1] == {"glu": 85.0, "bmi": 22.0, "diabetes": "No"}
+    # every cell kept as written, in the file's order, the columns not read included
+    assert batch.uploaded == [[["bmi", "31.5"], ["glu", "148"], ["diabetes", "Yes"], ["note", "x"]],
+                              [["bmi", "22"], ["glu", "85"], ["diabetes", "no"], ["note", ""]]]
     # classes told apart only by case stay apart; any case is still accepted where it names one class
-    _, d, _ = read_records_csv(b"glu,bmi,y\n100,20,A\n100,20,a\n100,20,b\n", columns, "y", ["A", "a", "B"])
+    d = read_records_csv(b"glu,bmi,y\n100,20,A\n100,20,a\n100,20,b\n", columns, "y", ["A", "a", "B"]).diagnosis
     assert d.tolist() == [0, 1, 2]
     cases = [
         (b"", "empty"),
@@ -133,9 +136,9 @@ def test_batch_reader_parses_and_names_row_and_column_at_fault():
 def test_batch_reader_takes_any_line_ending_and_numbers_written_another_way_and_refuses_huge_cells():
     columns = [data.Column("glu", 56, 199)]
     for ending in (b"\r\n", b"\r"):
-        X, d, _ = read_records_csv(ending.join([b"glu,outcome", b"100,1.0", b"90,0", b""]), columns, "outcome", ["0", "1"])
-        assert X.tolist() == [[100.0], [90.0]] and d.tolist() == [1, 0]
-    X, _, _ = read_records_csv(b"glu;outcome\n100,5;1\n", columns, "outcome", ["0", "1"])  # as an upload reads it
+        batch = read_records_csv(ending.join([b"glu,outcome", b"100,1.0", b"90,0", b""]), columns, "outcome", ["0", "1"])
+        assert batch.X.tolist() == [[100.0], [90.0]] and batch.diagnosis.tolist() == [1, 0]
+    X = read_records_csv(b"glu;outcome\n100,5;1\n", columns, "outcome", ["0", "1"]).X  # as an upload reads it
     assert X.tolist() == [[100.5]]
     with pytest.raises(DataError, match="row 2 / column 'glu': '1_00' is not a number"):
         read_records_csv(b"glu,outcome\n1_00,1\n", columns, "outcome", ["0", "1"])
