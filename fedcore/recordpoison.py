@@ -3,8 +3,9 @@
 From any labelled table a known fraction of records is poisoned — half by flipping the recorded
 diagnosis, half by tampering with a few clinical features (pushed several standard deviations
 away) — and several scikit-learn classifiers learn to tell a poisoned record from a benign one
-given its features and its recorded diagnosis. The best one (by F1 on a held-out split) becomes
-the active predictor; every prediction comes with its probability and the main reasons.
+given its features and its recorded diagnosis. The best one (by F1 in cross-validation on the
+training rows; its reported scores are on held-out test rows) becomes the active predictor;
+every prediction comes with its probability and the main reasons.
 
 Each classifier sees the standardized features, the recorded diagnosis (one-hot), how plausible
 that diagnosis is for those features under a reference model fitted on the same (partly

@@ -11,7 +11,8 @@ from fedcore.rounds import DEFENSES
 from .models import Dataset, value_range
 from .templatetags.fh_format import attack_label
 
-DEFENSE_LABELS = {
+# the launch form's longer descriptions (tables use the short labels of fh_format)
+DEFENSE_CHOICES = {
     "verification": "Verification before aggregation (reference papers)", "none": "None (plain FedAvg)",
     "krum": "Krum", "multi_krum": "Multi-Krum", "median": "Coordinate-wise median", "trimmed_mean": "Trimmed mean",
     "fltrust": "FLTrust (server root dataset)",
@@ -86,5 +87,5 @@ class ExperimentForm(forms.Form):
     attack = forms.ChoiceField(choices=[(k, attack_label(k)) for k in ATTACKS],
                                help_text="What malicious hospitals do.")
     malicious_fraction = forms.FloatField(label="Malicious fraction", **value_range("malicious_fraction"), initial=0.3)
-    defense = forms.ChoiceField(choices=[(d, DEFENSE_LABELS[d]) for d in DEFENSES])
+    defense = forms.ChoiceField(choices=[(d, DEFENSE_CHOICES[d]) for d in DEFENSES])
     encrypted = forms.BooleanField(required=False, initial=True, label="Verify under SMPC (encrypted inference, secure aggregation)")

@@ -25,9 +25,15 @@ def _table(dataset_id: int, fingerprint: str) -> fdata.Table:
     return fdata.load_builtin(ds.builtin_name)
 
 
+def _fingerprint(ds: Dataset) -> str:
+    """What a dataset's rows are made from (an upload's hash, or the generator's parameters, or
+    the built-in's name): the key of the in-memory caches below."""
+    return ds.content_sha256 or repr(sorted(ds.params.items())) + ds.builtin_name
+
+
 def dataset_table(ds: Dataset) -> fdata.Table:
     """The dataset as arrays; workers keep the last few in memory across tasks."""
-    return _table(ds.pk, ds.content_sha256 or repr(sorted(ds.params.items())) + ds.builtin_name)
+    return _table(ds.pk, _fingerprint(ds))
 
 
 @lru_cache(maxsize=8)
@@ -38,8 +44,7 @@ def _federated(experiment_id: int, dataset_id: int, fingerprint: str, n: int, sc
 
 def federated_data(exp: Experiment) -> rounds.FederatedData:
     ds = exp.dataset
-    return _federated(exp.pk, ds.pk, ds.content_sha256 + ds.builtin_name + repr(sorted(ds.params.items())),
-                      exp.n_hospitals, exp.partition, exp.alpha, exp.seed)
+    return _federated(exp.pk, ds.pk, _fingerprint(ds), exp.n_hospitals, exp.partition, exp.alpha, exp.seed)
 
 
 def round_config(exp: Experiment) -> rounds.RoundConfig:

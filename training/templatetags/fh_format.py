@@ -17,7 +17,8 @@ from django.utils.html import format_html
 
 register = template.Library()
 
-# One place for the labels of the codes stored on an experiment (the fields keep the codes).
+# One place for the short labels of the codes stored on an experiment, as tables and charts show
+# them (the fields keep the codes; the launch form describes the defenses at more length).
 MODEL_LABELS = {"mlp": "MLP", "logreg": "Logistic regression"}
 ATTACK_LABELS = {
     "none": "None", "label_flip": "Label flipping", "backdoor": "Backdoor", "sign_flip": "Sign flipping",
