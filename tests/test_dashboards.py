@@ -57,7 +57,7 @@ def test_remote_home_verifies_the_global_model_and_estimates_risk(client, remote
     assert "verified on the ledger" in page and digest[:20] in page
     # the fields say what they measure, in which unit, and which values are accepted
     assert "Plasma glucose in an oral glucose tolerance test — glu (mg/dL)" in page
-    assert "seen 56 – 199; accepted -87 – 342" in page
+    assert "seen 56 – 199; accepted 0 – 342" in page
     record = {"glu": 180, "bp": 80, "skin": 35, "bmi": 38.5, "age": 55, "npreg": 3, "ped": 0.6}
     record = {c: record.get(c, 1) for c in finished.dataset.feature_names}
     r = client.post(reverse("remote_home"), {f"risk-{k}": v for k, v in record.items()})

@@ -142,6 +142,9 @@ def experiment_start(*, experiment_id: int) -> None:
             return
         exp.status, exp.started, exp.current_round = Experiment.Status.RUNNING, timezone.now(), 1
         exp.save(update_fields=["status", "started", "current_round"])
+        # the initial model, sealed as round 0: the hospitals check what they receive in round 1 too
+        ledger_append(entries=[("global_model", {"experiment": exp.ledger_key, "round": 0, "initial": True,
+                                                 "model_hash": rounds.model_hash(selectors.global_vector(exp))})])
     from . import tasks
 
     tasks.submit(tasks.experiment_centralised, experiment_id)
@@ -176,13 +179,13 @@ def round_train_hospital(*, experiment_id: int, round_no: int, hospital: int) ->
         return
     if not HospitalUpdate.objects.filter(experiment=exp, round_no=round_no, hospital=hospital).exists():
         received = selectors.global_vector(exp)
-        if round_no > 1:
-            # a hospital trains only on the global model whose hash the ledger sealed for the last round
-            ok, why = verify_model_hash(experiment=exp.ledger_key, round_no=round_no - 1, model_hash=rounds.model_hash(received))
-            if not ok:
-                experiment_fail(experiment_id=experiment_id,
-                                error=f"hospital {hospital} refused the global model of round {round_no - 1}: {why}")
-                return
+        # a hospital trains only on the global model whose hash the ledger sealed for the last round
+        # (round 0: the initial model)
+        ok, why = verify_model_hash(experiment=exp.ledger_key, round_no=round_no - 1, model_hash=rounds.model_hash(received))
+        if not ok:
+            experiment_fail(experiment_id=experiment_id,
+                            error=f"hospital {hospital} refused the global model of round {round_no - 1}: {why}")
+            return
         cfg = selectors.round_config(exp)
         fed = selectors.federated_data(exp)
         u = rounds.hospital_update(cfg, hospital, received, *fed.hospital(hospital), round_no,

@@ -28,6 +28,12 @@ def test_admin_authorizes_then_revokes_and_the_next_request_is_refused(new_page,
     user_page.wait_for_url("**/home/")
     shot(user_page, "remote-home")
 
+    asked = []
+    admin_page.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))  # "no": nothing changes
+    admin_page.click(f"#user-{clinician.pk} button:has-text('Revoke')")
+    admin_page.wait_for_timeout(200)
+    assert asked and "Revoke nurse_ana?" in asked[0] and "Revoked" not in admin_page.inner_text(f"#user-{clinician.pk}")
+    admin_page.once("dialog", lambda d: d.accept())
     submit(admin_page, f"#user-{clinician.pk} button:has-text('Revoke')")
     assert "nurse_ana is now revoked" in admin_page.content()
     shot(admin_page, "revoked")

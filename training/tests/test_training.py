@@ -238,6 +238,22 @@ def test_reference_runs_of_an_experiment_with_a_long_name_get_names_that_fit(cli
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_hospital_refuses_an_initial_model_that_differs_from_the_one_sealed_at_the_start():
+    ds = services.dataset_create_builtin(name="pima")
+    exp = services.experiment_create(name="r0", dataset=ds, model_kind="logreg", n_hospitals=3, rounds_=1, launch=False)
+    services.experiment_start(experiment_id=exp.pk)  # seals the initial model as round 0
+    services.round_train_hospital(experiment_id=exp.pk, round_no=1, hospital=0)
+    assert HospitalUpdate.objects.filter(experiment=exp, round_no=1).count() == 1
+    vector = selectors.global_vector(exp)
+    vector[0] += 0.5  # the server hands out another model than the one it sealed
+    Experiment.objects.filter(pk=exp.pk).update(global_vector=vector.astype("<f8").tobytes())
+    services.round_train_hospital(experiment_id=exp.pk, round_no=1, hospital=1)
+    exp.refresh_from_db()
+    assert exp.status == "failed" and "hospital 1 refused the global model of round 0" in exp.error
+    assert not HospitalUpdate.objects.filter(experiment=exp, round_no=1, hospital=1).exists()
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_hospital_refuses_a_global_model_that_differs_from_the_sealed_one(eager):
     ds = services.dataset_create_builtin(name="pima")
     exp = services.experiment_create(name="h", dataset=ds, model_kind="logreg", n_hospitals=3, rounds_=1, seed=2, encrypted=False)
@@ -331,13 +347,14 @@ def test_an_aggregation_delivered_before_its_round_is_complete_records_nothing()
     assert (exp.status, exp.current_round, exp.error) == ("running", 1, "")
     assert Round.objects.get(experiment=exp, number=1).status == "training"
     assert not UpdateRecord.objects.filter(experiment=exp).exists()
-    assert not Entry.objects.filter(experiment=exp.ledger_key).exists()
+    # only the initial model is on the ledger (round 0)
+    assert list(Entry.objects.filter(experiment=exp.ledger_key).values_list("kind", "round_no")) == [("global_model", 0)]
     services.round_train_hospital(experiment_id=exp.pk, round_no=1, hospital=3)
     services.round_finish(experiment_id=exp.pk, round_no=1)
     exp.refresh_from_db()
     assert (exp.status, exp.current_round) == ("running", 2)
     assert UpdateRecord.objects.filter(experiment=exp, round_no=1).count() == 4
-    assert Entry.objects.filter(experiment=exp.ledger_key, kind="global_model").count() == 1
+    assert Entry.objects.filter(experiment=exp.ledger_key, kind="global_model").count() == 2
     assert ledger_verify().intact
 
 
