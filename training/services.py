@@ -8,6 +8,7 @@ finished once under a row lock, ledger entries are deduplicated by hash.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import logging
@@ -219,7 +220,14 @@ def hospital_identity(*, experiment: Experiment, hospital: int) -> Identity:
             return identity
         except IntegrityError:  # a redelivered task of the same hospital made it meanwhile
             row = HospitalKey.objects.get(experiment=experiment, hospital=hospital)
-    return Identity.load_encrypted(row.private_pem_encrypted, settings.LEDGER_AUTHORITY_PASSPHRASE)
+    return _unlocked(row.private_pem_encrypted, settings.LEDGER_AUTHORITY_PASSPHRASE)
+
+
+@functools.lru_cache(maxsize=4096)
+def _unlocked(private_pem_encrypted: str, passphrase: str) -> Identity:
+    """A worker decrypts a hospital's key once (PBKDF2 takes about 15 ms) and keeps it, as the
+    hospital itself keeps its key loaded."""
+    return Identity.load_encrypted(private_pem_encrypted, passphrase)
 
 
 def round_maybe_finish(*, experiment_id: int, round_no: int) -> None:
