@@ -1,4 +1,4 @@
-"""Identities, signed update envelopes and encrypted envelopes (pycryptodome).
+"""Identities, signatures and encrypted envelopes for shares in transit (pycryptodome).
 
 Every hospital and every ledger authority holds an :class:`Identity` (an ECDSA P-256 key pair).
 

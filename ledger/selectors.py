@@ -46,7 +46,7 @@ def ledger_status(max_age: int = 30) -> dict:
     if status is None:
         report = ledger_verify()
         status = {"intact": report.intact, "summary": report.summary(), "height": report.height,
-                  "digest": report.digest, "entries": report.entries, "checked": timezone.now()}
+                  "digest": report.digest, "entries": report.entries, "checked": timezone.now(), "max_age": max_age}
         cache.set(key, status, max_age)
     return status
 

@@ -90,7 +90,8 @@ def ledger_append(*, entries: list[tuple[str, dict]]) -> list[Block]:
         return []
     if transaction.get_connection().in_atomic_block:
         # inside the caller's transaction a retry would only repeat a savepoint of a transaction
-        # that a deadlock has already rolled back: the caller (a task) retries the whole of it
+        # that a deadlock has already rolled back: the error goes to the caller, whose whole
+        # transaction is what can be retried (a round's task retries on OperationalError)
         return _append(prepared)
     for attempt in range(5):
         try:

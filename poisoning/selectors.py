@@ -12,7 +12,7 @@ from functools import lru_cache
 from django.db.models import Count, Q, QuerySet
 
 from fedcore.recordpoison import RecordDetector
-from fedcore.rounds import NON_CLASSIFYING, detection_rates
+from fedcore.rounds import DEFENSES, NON_CLASSIFYING, detection_rates
 from fedhealth.search import unmatchable
 
 from .models import Detector, Prediction, UpdateRecord
@@ -118,6 +118,7 @@ def prediction_ratios() -> dict:
 
 
 EXPERIMENTS_IN_RATIOS = 20
+CLASSIFYING_DEFENSES = tuple(d for d in DEFENSES if d not in NON_CLASSIFYING)
 
 
 def experiment_ratios(limit: int = EXPERIMENTS_IN_RATIOS) -> list[dict]:

@@ -168,7 +168,8 @@ def download(request: HttpRequest) -> HttpResponse:
 
 def _ratios() -> dict:
     return {"predictions": selectors.prediction_ratios(), "experiments": selectors.experiment_ratios(),
-            "experiments_shown": selectors.EXPERIMENTS_IN_RATIOS}
+            "experiments_shown": selectors.EXPERIMENTS_IN_RATIOS, "classifying": selectors.CLASSIFYING_DEFENSES,
+            "non_classifying": selectors.NON_CLASSIFYING}
 
 
 @role_required(PROVIDER)

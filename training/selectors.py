@@ -125,12 +125,13 @@ COMPARABLE = ("dataset_id", "model_kind", "n_hospitals", "rounds", "partition", 
 
 def reference_runs(exp: Experiment) -> dict[str, Experiment | None]:
     """The clean run (no attack) and the undefended run (same attack, plain FedAvg) of the same
-    setting, each the newest finished one (else the newest, still running or not); an undefended
-    run is its own undefended reference."""
+    setting, each the newest finished one, else the newest still queued or running (a failed or
+    cancelled one is no reference: it can be launched again); an undefended run is its own
+    undefended reference."""
     same = Experiment.objects.filter(**{f: getattr(exp, f) for f in COMPARABLE}).exclude(pk=exp.pk).order_by("-created", "-pk")
 
     def newest(runs):
-        return runs.filter(status=Experiment.Status.FINISHED).first() or runs.first()
+        return runs.filter(status=Experiment.Status.FINISHED).first() or runs.filter(status__in=Experiment.ACTIVE).first()
 
     undefended = exp if exp.attacked_undefended else newest(
         same.filter(attack=exp.attack, malicious_fraction=exp.malicious_fraction, defense="none"))

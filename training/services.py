@@ -29,7 +29,7 @@ from poisoning import selectors as poisoning_selectors
 from poisoning.services import update_records_store
 
 from . import selectors
-from .models import Dataset, Experiment, HospitalKey, HospitalUpdate, Round
+from .models import LIMITS, Dataset, Experiment, HospitalKey, HospitalUpdate, Round
 
 log = logging.getLogger(__name__)
 MAX_STORED_BYTES = 10 * 1024 * 1024
@@ -84,7 +84,9 @@ def _dataset_named(*, name: str, **fields) -> Dataset:
         with transaction.atomic():  # a savepoint: the caller's transaction survives the refusal
             return Dataset.objects.create(name=name, **fields)
     except IntegrityError:
-        raise taken from None
+        if Dataset.objects.filter(name=name).exists():
+            raise taken from None
+        raise
 
 
 def _min_rows_needed(n_hospitals: int) -> int:
@@ -118,8 +120,11 @@ def experiment_create(*, name: str, dataset: Dataset, owner=None, model_kind: st
     exp.full_clean(exclude=["config"])
     malicious = rounds.choose_malicious(n_hospitals, malicious_fraction, seed)
     if attack != "none" and not malicious:
-        raise ValidationError({"malicious_fraction": f"{malicious_fraction:.0%} of {n_hospitals} hospitals is no hospital: "
-                                                     f"choose at least {1 / n_hospitals:.2f} for one malicious hospital."})
+        low, high = (round(100 * v) for v in LIMITS["malicious_fraction"])
+        least = next((k / 100 for k in range(max(low, 1), high + 1) if rounds.choose_malicious(n_hospitals, k / 100, seed)), None)
+        hint = (f"choose at least {least:.2f} for one malicious hospital" if least is not None
+                else f"with {n_hospitals} hospitals no allowed fraction makes one malicious")
+        raise ValidationError({"malicious_fraction": f"{malicious_fraction:.0%} of {n_hospitals} hospitals is no hospital: {hint}."})
     exp.save()
     cfg = rounds.RoundConfig(spec=spec, n_hospitals=n_hospitals, local_epochs=local_epochs, learning_rate=learning_rate,
                              batch_size=batch_size, attack=attack,
@@ -143,13 +148,21 @@ def experiment_start(*, experiment_id: int) -> None:
             return
         exp.status, exp.started, exp.current_round = Experiment.Status.RUNNING, timezone.now(), 1
         exp.save(update_fields=["status", "started", "current_round"])
-        # the initial model, sealed as round 0: the hospitals check what they receive in round 1 too
-        ledger_append(entries=[("global_model", {"experiment": exp.ledger_key, "round": 0, "initial": True,
-                                                 "model_hash": rounds.model_hash(selectors.global_vector(exp))})])
+        _seal_initial_model(exp)
     from . import tasks
 
     tasks.submit(tasks.experiment_centralised, experiment_id)
     round_start(experiment_id=experiment_id, round_no=1)
+
+
+def _seal_initial_model(exp: Experiment) -> None:
+    """The initial model, sealed as round 0, so that the hospitals check what they receive in
+    round 1 as in every later round. Its hash comes from the settings (the model is a function of
+    them), so sealing again, or anew for an experiment started before round 0 was sealed, adds
+    nothing or the same entry."""
+    initial = rounds.initial_vector(selectors.round_config(exp))
+    ledger_append(entries=[("global_model", {"experiment": exp.ledger_key, "round": 0, "initial": True,
+                                             "model_hash": rounds.model_hash(initial)})])
 
 
 def round_start(*, experiment_id: int, round_no: int) -> None:
@@ -190,7 +203,7 @@ def round_train_hospital(*, experiment_id: int, round_no: int, hospital: int) ->
         cfg = selectors.round_config(exp)
         fed = selectors.federated_data(exp)
         u = rounds.hospital_update(cfg, hospital, received, *fed.hospital(hospital), round_no,
-                                   identity=hospital_identity(experiment=exp, hospital=hospital))
+                                   identity=hospital_signing_key(experiment=exp, hospital=hospital))
         try:
             with transaction.atomic():
                 # cancelled or failed while this hospital trained: its update is not staged
@@ -206,7 +219,7 @@ def round_train_hospital(*, experiment_id: int, round_no: int, hospital: int) ->
     round_maybe_finish(experiment_id=experiment_id, round_no=round_no)
 
 
-def hospital_identity(*, experiment: Experiment, hospital: int) -> Identity:
+def hospital_signing_key(*, experiment: Experiment, hospital: int) -> Identity:
     """The hospital's own signing key in this experiment: a random key pair made at its first
     update and kept encrypted (:class:`HospitalKey`), so that nobody who reads the experiment's
     settings can sign for it (the simulation's key derived from the seed could be)."""
@@ -266,7 +279,9 @@ def round_finish(*, experiment_id: int, round_no: int) -> None:
                for u in staged]
     entries: list[tuple[str, dict]] = []
     X_root, y_root = fed.root
-    public_keys = dict(HospitalKey.objects.filter(experiment=exp).values_list("hospital", "public_pem"))
+    # an experiment started before hospitals had keys of their own has none: its updates carry the
+    # simulation's signatures (fedcore.rounds.hospital_identity)
+    public_keys = dict(HospitalKey.objects.filter(experiment=exp).values_list("hospital", "public_pem")) or None
     outcome = rounds.finish_round(cfg, selectors.global_vector(exp), updates, fed.X_val, fed.y_val, round_no,
                                   X_root=X_root, y_root=y_root, X_test=fed.X_test, y_test=fed.y_test,
                                   sink=lambda kind, payload: entries.append((kind, payload)), public_keys=public_keys)
@@ -366,6 +381,7 @@ def experiments_resume() -> int:
         if exp.status == Experiment.Status.QUEUED:
             tasks.submit(tasks.experiment_start, exp.pk)
         else:
+            _seal_initial_model(exp)  # for one started before round 0 was sealed (nothing new otherwise)
             rnd = Round.objects.filter(experiment=exp, number=exp.current_round).first()
             if rnd and rnd.status == Round.Status.AGGREGATING:
                 tasks.submit(tasks.round_finish, exp.pk, exp.current_round)

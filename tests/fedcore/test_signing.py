@@ -68,7 +68,10 @@ def test_scalar_round_trip_and_bounds():
         Identity.from_scalar(0)
 
 
-# --- signed updates ----------------------------------------------------------------------
+def test_a_fingerprint_needs_pem_text():
+    with pytest.raises(TypeError, match="PEM text"):
+        public_fingerprint(None)
+
 
 # --- envelopes ---------------------------------------------------------------------------
 

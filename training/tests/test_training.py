@@ -216,7 +216,11 @@ def test_the_reference_is_the_newest_finished_run_of_the_setting_not_a_newer_unf
     settings = {"dataset": ds, "model_kind": "logreg", "n_hospitals": 3, "rounds_": 1, "launch": False}
     exp = services.experiment_create(name="defended", attack="sign_flip", malicious_fraction=0.34, **settings)
     older = services.experiment_create(name="clean 1", **settings)
-    assert selectors.reference_runs(exp)["clean"] == older  # none finished: the newest
+    assert selectors.reference_runs(exp)["clean"] == older  # none finished: the newest queued or running
+    Experiment.objects.filter(pk=older.pk).update(status="failed")
+    assert selectors.reference_runs(exp)["clean"] is None  # a failed run is no reference: it can be launched again
+    assert [e.attack for e in services.experiment_references(experiment=exp)] == ["none", "sign_flip"]
+    Experiment.objects.exclude(pk__in=[exp.pk, older.pk]).delete()
     Experiment.objects.filter(pk=older.pk).update(status="finished")
     newer = services.experiment_create(name="clean 2", **settings)  # queued, or later failed: not the reference
     assert selectors.reference_runs(exp)["clean"] == older
@@ -419,8 +423,10 @@ def test_a_dataset_name_taken_between_the_check_and_the_insert_is_refused_like_a
     services.dataset_create_synthetic(name="ehr", n_rows=200, positive_fraction=0.3, seed=0)
     with pytest.raises(ValidationError, match="A dataset with this name exists"):
         services.dataset_create_synthetic(name="ehr", n_rows=300, positive_fraction=0.3, seed=1)
-    # another request inserts the name after this one's check: the unique index refuses it
-    monkeypatch.setattr(QuerySet, "exists", lambda self: False)
+    # another request inserts the name after this one's check (which finds nothing): the unique
+    # index refuses the insert, and the name is then found taken
+    real_exists, calls = QuerySet.exists, []
+    monkeypatch.setattr(QuerySet, "exists", lambda self: bool(calls.append(1) or len(calls) > 1) and real_exists(self))
     with pytest.raises(ValidationError, match="A dataset with this name exists"):
         services.dataset_create_synthetic(name="ehr", n_rows=300, positive_fraction=0.3, seed=1)
     monkeypatch.undo()
@@ -475,9 +481,13 @@ def test_an_attack_needs_a_fraction_that_makes_at_least_one_hospital_malicious_a
     from django.core.exceptions import ValidationError
 
     ds = services.dataset_create_builtin(name="pima")
-    with pytest.raises(ValidationError, match="10% of 5 hospitals is no hospital: choose at least 0.20"):
-        services.experiment_create(name="none", dataset=ds, n_hospitals=5, attack="sign_flip", malicious_fraction=0.1,
-                                   launch=False)
+    for n, fraction, least in ((5, 0.1, "0.11"), (2, 0.2, "0.26")):  # the smallest fraction that makes one
+        with pytest.raises(ValidationError, match=f"{fraction:.0%} of {n} hospitals is no hospital: choose at least {least}"):
+            services.experiment_create(name="none", dataset=ds, n_hospitals=n, attack="sign_flip",
+                                       malicious_fraction=fraction, launch=False)
+        assert services.experiment_create(name="one", dataset=ds, n_hospitals=n, attack="sign_flip",
+                                          malicious_fraction=float(least), launch=False).n_malicious == 1
+    Experiment.objects.all().delete()
     exp = services.experiment_create(name="some", dataset=ds, n_hospitals=5, attack="sign_flip", malicious_fraction=0.3,
                                      launch=False)
     assert exp.n_malicious == 2 and Experiment.objects.count() == 1
@@ -500,3 +510,27 @@ def test_the_dataset_page_says_when_it_shows_only_some_of_the_columns(client, pr
     narrow = services.dataset_create_builtin(name="pima")
     page = client.get(reverse("training:dataset_detail", args=[narrow.pk])).content.decode()
     assert "The first 8 rows." in page and "feature columns." not in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_experiment_running_from_before_round_0_was_sealed_and_hospitals_had_keys_goes_on_after_a_resume():
+    from fedcore import rounds
+
+    ds = services.dataset_create_builtin(name="pima")
+    exp = services.experiment_create(name="legacy", dataset=ds, model_kind="logreg", n_hospitals=3, rounds_=2, launch=False)
+    # as the previous version left it: running in round 1, nothing sealed, updates signed with the seeded keys
+    Experiment.objects.filter(pk=exp.pk).update(status="running", current_round=1)
+    Round.objects.create(experiment=exp, number=1)
+    cfg, fed = selectors.round_config(exp), selectors.federated_data(exp)
+    for h in range(3):
+        u = rounds.hospital_update(cfg, h, selectors.global_vector(exp), *fed.hospital(h), 1)
+        HospitalUpdate.objects.create(experiment=exp, round_no=1, hospital=h, vector=u.vector.astype("<f8").tobytes(),
+                                      n_samples=u.n_samples, update_hash=u.update_hash, signature=u.signature.hex(), seconds=0)
+    Round.objects.filter(experiment=exp, number=1).update(status="aggregating")
+    services.experiments_resume()  # a worker starts: round 0 is sealed from the settings
+    assert Entry.objects.filter(experiment=exp.ledger_key, kind="global_model", round_no=0).count() == 1
+    services.round_finish(experiment_id=exp.pk, round_no=1)
+    assert [r.signature_ok for r in UpdateRecord.objects.filter(experiment=exp).order_by("hospital")] == [True] * 3
+    services.experiments_resume()  # again: nothing new on the ledger
+    assert Entry.objects.filter(experiment=exp.ledger_key, kind="global_model", round_no=0).count() == 1
+    assert ledger_verify().intact
