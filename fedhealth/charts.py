@@ -52,10 +52,12 @@ def _group_labels(groups: list[str], slot_inches: float) -> tuple[list[str], int
 
     Each group owns ``slot_inches`` of axis; at the 10 pt tick font about 13 characters fit per inch.
     Labels wrap onto up to three lines of that width; when even a wrapped word cannot fit (many
-    narrow groups) the labels are rotated instead."""
+    narrow groups) the labels are turned instead, one line each."""
     chars = max(6, int(slot_inches * 13) - 1)
     if len(groups) > 8 or (chars < 10 and max((len(g) for g in groups), default=0) > chars):
-        return [_wrap(g, 28, 2) for g in groups], 30, "right"
+        # one line each, turned 45 degrees: neighbours stay a line's height apart however narrow
+        # their slots (two turned lines would interleave); a long label keeps its start ("#12 ...")
+        return [_wrap(g, 30, 1) for g in groups], 45, "right"
     return [_wrap(g, chars) for g in groups], 0, "center"
 
 
