@@ -50,7 +50,10 @@ def _detector_page(request: HttpRequest, form: DetectorTrainForm) -> dict:
 
 @role_required(PROVIDER)
 def detector_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "poisoning/detector_list.html", _detector_page(request, DetectorTrainForm()))
+    context = _detector_page(request, DetectorTrainForm())
+    if context["chosen"]:  # the train form starts on the dataset of the predictor being looked at
+        context["form"] = DetectorTrainForm(initial={"dataset": context["chosen"].dataset_id})
+    return render(request, "poisoning/detector_list.html", context)
 
 
 @role_required(PROVIDER)

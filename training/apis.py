@@ -90,7 +90,8 @@ class ExperimentSerializer(serializers.ModelSerializer):
 class LaunchSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=120)
     # a plain integer field: a related field would take 2.9 as dataset 2 and fail on 1e400
-    dataset = serializers.IntegerField(min_value=1, max_value=2**63 - 1, help_text="id of a dataset (GET /api/datasets/)")
+    # at most 2^53 - 1, the largest integer a browser's JSON keeps exact (the API docs' example)
+    dataset = serializers.IntegerField(min_value=1, max_value=2**53 - 1, help_text="id of a dataset (GET /api/datasets/)")
     model_kind = serializers.ChoiceField(["mlp", "logreg"], default="mlp")
     n_hospitals = serializers.IntegerField(**value_range("n_hospitals"), default=10)
     rounds = serializers.IntegerField(**value_range("rounds"), default=10)

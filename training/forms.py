@@ -88,4 +88,5 @@ class ExperimentForm(forms.Form):
                                help_text="What malicious hospitals do.")
     malicious_fraction = forms.FloatField(label="Malicious fraction", **value_range("malicious_fraction"), initial=0.3)
     defense = forms.ChoiceField(choices=[(d, DEFENSE_CHOICES[d]) for d in DEFENSES])
-    encrypted = forms.BooleanField(required=False, initial=True, label="Verify under SMPC (encrypted inference, secure aggregation)")
+    encrypted = forms.BooleanField(required=False, initial=True, label="Verify under SMPC (encrypted inference, secure aggregation)",
+                                   help_text="Applies to verification before aggregation only; the other defenses run in plaintext.")

@@ -142,6 +142,8 @@ def accuracy_recovered(exp: Experiment) -> dict | None:
     """Final accuracy defended vs undefended vs clean, and the share of the lost accuracy the defense won back."""
     if exp.attack == "none" or exp.defense == "none":  # nothing defended, nothing recovered
         return None
+    if exp.status in (Experiment.Status.FAILED, Experiment.Status.CANCELLED):  # and no final accuracy to compare
+        return None
     refs = reference_runs(exp)
 
     def acc(e):

@@ -143,3 +143,11 @@ def test_every_classifier_and_source_has_a_label():
     assert set(labels.CLASSIFIER_LABELS) == set(CLASSIFIER_NAMES)
     assert labels.source_label("batch") == "CSV batch" and labels.source_label("form") == "Form"
     assert labels.attack_label("label_flip") == "Label flipping" and labels.defense_label("krum") == "Krum"
+
+
+def test_the_training_form_starts_on_the_dataset_of_the_predictor_being_looked_at(client, provider, detector):
+    other = services.detector_train(dataset=training.dataset_create_builtin(name="pima"), poison_fraction=0.2, seed=1)
+    client.force_login(provider)
+    for shown in (detector, other):  # trained without touching the form, the tab's own dataset is trained
+        form = client.get(reverse("poisoning:detector_list"), {"detector": shown.pk}).context["form"]
+        assert form["dataset"].value() == shown.dataset_id

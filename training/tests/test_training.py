@@ -493,7 +493,9 @@ def test_an_attack_needs_a_fraction_that_makes_at_least_one_hospital_malicious_a
     assert exp.n_malicious == 2 and Experiment.objects.count() == 1
     client.force_login(provider)
     page = client.get(reverse("training:experiment_detail", args=[exp.pk])).content.decode()
-    assert "5 hospitals · 10 rounds · attack: Sign flipping (2 of 5 malicious)" in page  # the real share, not "30%"
+    assert "attack: Sign flipping (2 of 5 malicious)" in page  # the real share, not "30%"
+    # every setting of the run, the partition included
+    assert "5 hospitals (IID) · 10 rounds of 2 local epochs (learning rate 0.01, batch 32, seed 0)" in page
     assert "Sign flipping (2 of 5)" in client.get(reverse("training:experiment_list")).content.decode()
 
 
@@ -534,3 +536,23 @@ def test_an_experiment_running_from_before_round_0_was_sealed_and_hospitals_had_
     services.experiments_resume()  # again: nothing new on the ledger
     assert Entry.objects.filter(experiment=exp.ledger_key, kind="global_model", round_no=0).count() == 1
     assert ledger_verify().intact
+
+
+@pytest.mark.django_db
+def test_a_cancelled_run_says_it_has_no_final_scores_and_offers_no_comparison(client, provider):
+    ds = services.dataset_create_builtin(name="pima")
+    exp = services.experiment_create(name="stopped", dataset=ds, model_kind="logreg", n_hospitals=3, rounds_=5,
+                                     partition="dirichlet", alpha=0.3, attack="sign_flip", malicious_fraction=0.34, launch=False)
+    Experiment.objects.filter(pk=exp.pk).update(status="cancelled", centralised={"accuracy": 0.75})
+    client.force_login(provider)
+    page = client.get(reverse("training:experiment_detail", args=[exp.pk])).content.decode()
+    assert "none: the experiment is cancelled" in page and "0.750" in page
+    assert "Run the missing reference runs" not in page and "3 hospitals (non-IID, Dirichlet α 0.3)" in page
+
+
+@pytest.mark.django_db
+def test_the_api_refuses_a_dataset_id_past_what_a_browser_keeps_exact(client, provider):
+    client.force_login(provider)
+    r = client.post(reverse("api_training_experiments"), {"name": "x", "dataset": 2**53}, content_type="application/json")
+    assert r.status_code == 400 and "dataset" in r.json()["error"]["fields"]
+    assert not Experiment.objects.exists()
