@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 
@@ -22,6 +23,23 @@ class LedgerError(Exception):
 
 
 @transaction.atomic
+def private_key_stored(identity: Identity) -> str:
+    """An identity's private key as kept at rest: encrypted with the deployment's key passphrase
+    (LEDGER_AUTHORITY_PASSPHRASE), for the ledger authorities and for the hospitals alike."""
+    return identity.export_encrypted(settings.LEDGER_AUTHORITY_PASSPHRASE)
+
+
+def private_key_loaded(private_pem_encrypted: str) -> Identity:
+    """The identity of a key kept by :func:`private_key_stored`."""
+    return _decrypted(private_pem_encrypted, settings.LEDGER_AUTHORITY_PASSPHRASE)
+
+
+@functools.lru_cache(maxsize=4096)
+def _decrypted(private_pem_encrypted: str, passphrase: str) -> Identity:
+    # a process decrypts a key once (PBKDF2 takes about 15 ms) and keeps it, as its owner keeps it loaded
+    return Identity.load_encrypted(private_pem_encrypted, passphrase)
+
+
 def ledger_init(*, authorities: int | None = None) -> list[Authority]:
     """Create the genesis authorities once (idempotent)."""
     n = authorities or settings.LEDGER_AUTHORITIES
@@ -30,7 +48,7 @@ def ledger_init(*, authorities: int | None = None) -> list[Authority]:
         ident = Identity.generate()
         existing.append(Authority.objects.create(
             name=f"authority-{i + 1}", public_pem=ident.public_pem, fingerprint=ident.fingerprint,
-            private_pem_encrypted=ident.export_encrypted(settings.LEDGER_AUTHORITY_PASSPHRASE), genesis=True,
+            private_pem_encrypted=private_key_stored(ident), genesis=True,
         ))
     ChainHead.objects.get_or_create(id=1)
     return existing
@@ -114,7 +132,7 @@ def _append(prepared) -> list[Block]:
         chunk = todo[start : start + BLOCK_SIZE]
         height = head.height + 1
         sealer = authorities[height % len(authorities)]
-        identity = Identity.load_encrypted(sealer.private_pem_encrypted, settings.LEDGER_AUTHORITY_PASSPHRASE)
+        identity = private_key_loaded(sealer.private_pem_encrypted)
         header = chain.Header(height, head.block_hash, chain.merkle_root([p[3] for p in chunk]),
                               timezone.now().isoformat(timespec="milliseconds"), sealer.fingerprint, len(chunk))
         block = Block.objects.create(height=height, prev_hash=header.prev_hash, merkle_root=header.merkle_root,
@@ -142,7 +160,7 @@ def ledger_vote(*, voter: Authority, action: str, subject_pem: str) -> str | Non
         raise LedgerError("a vote adds or removes an authority")
     if not Authority.objects.filter(public_pem=subject_pem).exists():
         raise LedgerError("the subject of a vote must be a registered authority key")
-    identity = Identity.load_encrypted(voter.private_pem_encrypted, settings.LEDGER_AUTHORITY_PASSPHRASE)
+    identity = private_key_loaded(voter.private_pem_encrypted)
     payload = chain.sign_vote(identity, action=action, subject_pem=subject_pem, at=timezone.now().isoformat())
     ledger_append(entries=[("vote", payload)])
     auth, outcomes = _chain_authorities(list(Authority.objects.order_by("id")))

@@ -8,13 +8,11 @@ finished once under a row lock, ledger entries are deduplicated by hash.
 
 from __future__ import annotations
 
-import functools
 import gzip
 import hashlib
 import logging
 
 import numpy as np
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -24,7 +22,7 @@ from fedcore import rounds
 from fedcore.model import ModelSpec
 from fedcore.signing import Identity
 from ledger.selectors import verify_model_hash
-from ledger.services import ledger_append
+from ledger.services import ledger_append, private_key_loaded, private_key_stored
 from poisoning import selectors as poisoning_selectors
 from poisoning.services import update_records_store
 
@@ -229,18 +227,11 @@ def hospital_signing_key(*, experiment: Experiment, hospital: int) -> Identity:
         try:
             with transaction.atomic():
                 HospitalKey.objects.create(experiment=experiment, hospital=hospital, public_pem=identity.public_pem,
-                                           private_pem_encrypted=identity.export_encrypted(settings.LEDGER_AUTHORITY_PASSPHRASE))
+                                           private_pem_encrypted=private_key_stored(identity))
             return identity
         except IntegrityError:  # a redelivered task of the same hospital made it meanwhile
             row = HospitalKey.objects.get(experiment=experiment, hospital=hospital)
-    return _unlocked(row.private_pem_encrypted, settings.LEDGER_AUTHORITY_PASSPHRASE)
-
-
-@functools.lru_cache(maxsize=4096)
-def _unlocked(private_pem_encrypted: str, passphrase: str) -> Identity:
-    """A worker decrypts a hospital's key once (PBKDF2 takes about 15 ms) and keeps it, as the
-    hospital itself keeps its key loaded."""
-    return Identity.load_encrypted(private_pem_encrypted, passphrase)
+    return private_key_loaded(row.private_pem_encrypted)
 
 
 def round_maybe_finish(*, experiment_id: int, round_no: int) -> None:
