@@ -21,7 +21,7 @@ from fedcore import data as fdata
 from fedcore import rounds
 from fedcore.model import ModelSpec
 from fedcore.signing import Identity
-from ledger.selectors import verify_model_hash
+from ledger.selectors import sealed_model_hash, verify_model_hash
 from ledger.services import ledger_append, private_key_loaded, private_key_stored
 from poisoning import selectors as poisoning_selectors
 from poisoning.services import update_records_store
@@ -156,8 +156,7 @@ def experiment_start(*, experiment_id: int) -> None:
 def _seal_initial_model(exp: Experiment) -> None:
     """The initial model, sealed as round 0, so that the hospitals check what they receive in
     round 1 as in every later round. Its hash comes from the settings (the model is a function of
-    them), so sealing again, or anew for an experiment started before round 0 was sealed, adds
-    nothing or the same entry."""
+    them), so an experiment started before round 0 was sealed gets the entry it would have had."""
     initial = rounds.initial_vector(selectors.round_config(exp))
     ledger_append(entries=[("global_model", {"experiment": exp.ledger_key, "round": 0, "initial": True,
                                              "model_hash": rounds.model_hash(initial)})])
@@ -372,7 +371,8 @@ def experiments_resume() -> int:
         if exp.status == Experiment.Status.QUEUED:
             tasks.submit(tasks.experiment_start, exp.pk)
         else:
-            _seal_initial_model(exp)  # for one started before round 0 was sealed (nothing new otherwise)
+            if sealed_model_hash(experiment=exp.ledger_key, round_no=0) is None:  # started before round 0 was sealed
+                _seal_initial_model(exp)
             rnd = Round.objects.filter(experiment=exp, number=exp.current_round).first()
             if rnd and rnd.status == Round.Status.AGGREGATING:
                 tasks.submit(tasks.round_finish, exp.pk, exp.current_round)
