@@ -82,7 +82,7 @@ def multi_krum(U, n_malicious: int = 0, m: int | None = None, sample_counts=None
 
 # Below this many values one thread beats handing column ranges to several.
 _PARALLEL_MIN_VALUES = 1 << 20
-_SORT_BLOCK_COLUMNS = 2048
+_SORT_BLOCK_COLUMNS = 1024
 _WORKERS = min(os.cpu_count() or 1, 8)
 _pool: ThreadPoolExecutor | None = None
 _pool_pid = 0
@@ -100,32 +100,36 @@ def _sort_pool() -> ThreadPoolExecutor:
         return _pool
 
 
-def _sort_buffer(rows: int, k: int) -> np.ndarray:
-    """This thread's reused scratch buffer, as (rows, k): no fresh pages to fault in per call."""
+def _sort_buffers(rows: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """This thread's two reused scratch buffers, as (k, rows) and (rows, k): no fresh pages to
+    fault in per call."""
     flat = getattr(_buffers, "flat", None)
-    if flat is None or flat.size < rows * k:
-        flat = _buffers.flat = np.empty(rows * k)
-    return flat[: rows * k].reshape(rows, k)
+    if flat is None or flat.size < 2 * rows * k:
+        flat = _buffers.flat = np.empty(2 * rows * k)
+    return flat[: rows * k].reshape(k, rows), flat[rows * k : 2 * rows * k].reshape(rows, k)
 
 
 def _sorted_columns_reduce(U: np.ndarray, reduce: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """reduce(S) for the columns of U sorted, S holding one sorted column per row.
 
-    Columns go through a small reused buffer, transposed so that each column's k values are
+    Columns go through small reused buffers, transposed so that each column's k values are
     contiguous and sorted in place: np.sort is SIMD-vectorised and releases the GIL, so this
     beats np.partition (a scalar introselect), and column ranges sort in parallel on the
-    available cores. A column that holds a NaN gives NaN, as np.median does.
+    available cores. A block of columns is first copied row by row into a compact buffer and
+    transposed from there: transposing straight out of U reads k rows that lie far apart, one
+    memory page each per element written. A column that holds a NaN gives NaN, as np.median does.
     """
     k, p = U.shape
     out = np.empty(p)
 
     def column_range(bounds: tuple[int, int]) -> None:
         start, stop = bounds
-        buf = _sort_buffer(max(1, min(_SORT_BLOCK_COLUMNS, stop - start)), k)
+        block, buf = _sort_buffers(max(1, min(_SORT_BLOCK_COLUMNS, stop - start)), k)
         for a in range(start, stop, len(buf)):
             b = min(a + len(buf), stop)
-            S = buf[: b - a]
-            S[...] = U[:, a:b].T
+            B, S = block[:, : b - a], buf[: b - a]
+            B[...] = U[:, a:b]
+            S[...] = B.T
             S.sort(axis=1)
             out[a:b] = reduce(S)
             out[a:b][np.isnan(S[:, -1])] = np.nan  # NaN sorts last
