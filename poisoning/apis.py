@@ -157,17 +157,25 @@ class UpdateRecordSerializer(serializers.ModelSerializer):
                   "rows_harmed", "status", "aggregated", "encrypted", "verify_seconds", "signature_ok", "reason", "update_hash"]
 
 
+UPDATE_FILTERS = [
+    OpenApiParameter("round", int, description="only this round"),
+    OpenApiParameter("status", str, enum=list(selectors.STATUSES), description="only this predicted status"),
+    OpenApiParameter("truth", str, enum=list(selectors.TRUTHS), description="only malicious or only honest hospitals"),
+]
+
+
 class ExperimentUpdatesApi(APIView):
-    """Every update of an experiment with its verdict, and the detection quality."""
+    """Every update of an experiment with its verdict (filtered by round, status, ground truth),
+    and the detection quality over all of them."""
 
     permission_classes = [HasRole.of(PROVIDER)]
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(parameters=UPDATE_FILTERS, responses=OpenApiTypes.OBJECT)
     def get(self, request, pk: int):
         exp = get_object_or_404(Experiment, pk=pk)
         paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(UpdateRecord.objects.filter(experiment=exp).order_by("round_no", "hospital"),
-                                           request, view=self)
+        records = selectors.update_records(experiment=exp, **selectors.update_filters(request.query_params))
+        page = paginator.paginate_queryset(records.order_by("round_no", "hospital"), request, view=self)
         response = paginator.get_paginated_response(UpdateRecordSerializer(page, many=True).data)
         response.data["detection"] = selectors.detection_metrics(experiment=exp)
         return response

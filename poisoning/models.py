@@ -76,3 +76,9 @@ class Prediction(models.Model):
 
     class Meta:
         ordering = ["-created", "-id"]
+
+    @property
+    def other_cells(self) -> list[tuple[str, str]]:
+        """A batch record's uploaded cells that are neither a feature nor the diagnosis (a
+        patient id, notes): what tells the uploader which of their rows this is."""
+        return [(name, text) for name, text in self.uploaded if name not in self.inputs and text.strip()]

@@ -34,14 +34,59 @@ def detection_metrics(*, experiment) -> dict | None:
     return detection_rates(c["tp"], c["fp"], c["fn"], c["tn"])
 
 
-def update_records(*, experiment, limit: int = 2000):
-    return list(UpdateRecord.objects.filter(experiment=experiment).order_by("-round_no", "hospital")[:limit])
+TRUTHS = ("malicious", "honest")
+
+
+def update_filters(params) -> dict:
+    """The updates table's filters (round, predicted status, ground truth) from a query string;
+    a value that is not one of them is ignored."""
+    round_no = params.get("round", "").strip()
+    status, truth = params.get("status", "").strip(), params.get("truth", "").strip()
+    return {"round_no": int(round_no) if round_no.isascii() and round_no.isdigit() and len(round_no) <= 9 else None,
+            "status": status if status in STATUSES else "", "truth": truth if truth in TRUTHS else ""}
+
+
+def update_records(*, experiment, round_no: int | None = None, status: str = "", truth: str = "") -> QuerySet[UpdateRecord]:
+    """An experiment's update records, newest round first, filtered as :func:`update_filters` reads them."""
+    qs = UpdateRecord.objects.filter(experiment=experiment)
+    if round_no is not None:
+        qs = qs.filter(round_no=round_no)
+    if status:
+        qs = qs.filter(status=status)
+    if truth:
+        qs = qs.filter(malicious=truth == "malicious")
+    return qs.order_by("-round_no", "hospital")
+
+
+def update_rounds(*, experiment) -> list[int]:
+    """The rounds that have update records."""
+    return list(UpdateRecord.objects.filter(experiment=experiment).order_by("round_no").values_list("round_no", flat=True).distinct())
+
+
+UPDATE_CSV_HEADER = ["round", "hospital", "ground_truth", "attack", "val_accuracy", "val_loss", "update_norm", "cosine",
+                     "rows_harmed", "status", "aggregated", "verified", "verify_ms", "signature", "reason", "update_sha256"]
+
+
+def update_csv_rows(qs: QuerySet[UpdateRecord]) -> Iterator[list]:
+    """Rows for the updates download, round by round, read in chunks."""
+    for r in qs.order_by("round_no", "hospital").iterator(chunk_size=2000):
+        verified = "not scored" if r.val_accuracy is None else "mpc" if r.encrypted else "plaintext"
+        signature = "" if r.signature_ok is None else "valid" if r.signature_ok else "rejected"
+        yield [r.round_no, r.hospital, "malicious" if r.malicious else "honest", r.attack, r.val_accuracy, r.val_loss,
+               r.update_norm, r.cosine, r.rows_harmed, r.status, "yes" if r.aggregated else "no", verified,
+               round(r.verify_ms, 3), signature, r.reason, r.update_hash]
 
 
 # --- detectors ------------------------------------------------------------------------------
 
 def active_detectors() -> QuerySet[Detector]:
     return Detector.objects.filter(active=True).select_related("dataset").order_by("dataset__name")
+
+
+def detector_versions(*, dataset) -> QuerySet[Detector]:
+    """Every version of a dataset's predictor, newest first, with how many predictions each made."""
+    return (Detector.objects.filter(dataset=dataset).defer("model_blob")
+            .annotate(n_predictions=Count("predictions")).order_by("-version"))
 
 
 @lru_cache(maxsize=16)

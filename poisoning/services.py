@@ -7,6 +7,7 @@ import pickle
 import uuid
 
 import numpy as np
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 
@@ -54,6 +55,21 @@ def detector_train(*, dataset: Dataset, poison_fraction: float = 0.2, seed: int 
             dataset=dataset, version=version, classifier=report.best, scores=report.scores,
             poison_fraction=poison_fraction, model_blob=blob, model_sha256=hashlib.sha256(blob).hexdigest(),
             feature_ranges=ranges, active=True)
+
+
+def detector_activate(*, detector: Detector) -> Detector:
+    """Make an earlier (or the current) version of a dataset's predictor the active one, after
+    checking that its stored model still matches its SHA-256 and loads."""
+    try:
+        detector_model(detector)
+    except ValueError as exc:  # a damaged blob: refuse, keep the active version
+        raise ValidationError(f"Version {detector.version} cannot be activated: {exc}") from None
+    with transaction.atomic():
+        Dataset.objects.select_for_update().get(pk=detector.dataset_id)
+        Detector.objects.filter(dataset_id=detector.dataset_id, active=True).exclude(pk=detector.pk).update(active=False)
+        Detector.objects.filter(pk=detector.pk).update(active=True)
+    detector.active = True
+    return detector
 
 
 def _store(*, user, detector: Detector, X: np.ndarray, diagnosis: np.ndarray, rows: list[dict], source: str,

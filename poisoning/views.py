@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
@@ -13,6 +14,7 @@ from accounts.permissions import PROVIDER, REMOTE, has_role, role_required
 from fedcore.data import DataError
 from fedhealth import charts
 from fedhealth.csvexport import stream_csv
+from training.models import Experiment
 
 from . import selectors, services
 from .forms import BatchForm, DetectorTrainForm, PredictForm
@@ -45,7 +47,7 @@ def _detector_page(request: HttpRequest, form: DetectorTrainForm) -> dict:
             f"Poisoning-status classifiers on {chosen.dataset.name} (v{chosen.version})",
             [classifier_label(n) for n in names], {k: [chosen.scores[n][k] for n in names] for k in SCORE_KEYS}, "score"))
     return {"detectors": detectors, "chosen": chosen, "chart": chart, "form": form, "keys": SCORE_KEYS,
-            "history": Detector.objects.filter(dataset=chosen.dataset) if chosen else []}
+            "history": selectors.detector_versions(dataset=chosen.dataset) if chosen else []}
 
 
 @role_required(PROVIDER)
@@ -70,6 +72,20 @@ def detector_train(request: HttpRequest) -> HttpResponse:
         return redirect("poisoning:detector_list")
     messages.success(request, f"{det.dataset.name}: version {det.version} is active ({classifier_label(det.classifier)}, "
                               f"F1 {det.scores[det.classifier]['f1']:.3f}).")
+    return redirect(f"{reverse('poisoning:detector_list')}?detector={det.pk}")
+
+
+@role_required(PROVIDER)
+@require_POST
+def detector_activate(request: HttpRequest, pk: int) -> HttpResponse:
+    det = get_object_or_404(Detector.objects.select_related("dataset"), pk=pk)
+    try:
+        services.detector_activate(detector=det)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"{det.dataset.name}: version {det.version} is active again ({classifier_label(det.classifier)}); "
+                                  "remote users' predictions use it from now on.")
     return redirect(f"{reverse('poisoning:detector_list')}?detector={det.pk}")
 
 
@@ -138,7 +154,8 @@ def my_predictions(request: HttpRequest) -> HttpResponse:
     batch = selectors.batch_id(wanted)
     if wanted and not batch:
         messages.warning(request, f"“{wanted[:40]}” is not a batch id; showing all your predictions.")
-    qs = _filtered(request, user=request.user, batch=batch)
+    # a batch reads whole, in the order of its file: the n-th row shown is the file's n-th record
+    qs = selectors.predictions(user=request.user, batch=batch).order_by("id") if batch else _filtered(request, user=request.user)
     return render(request, "poisoning/my_predictions.html", {
         "page": Paginator(qs, 25).get_page(request.GET.get("page")), "batch": batch})
 
@@ -167,6 +184,13 @@ def prediction_list(request: HttpRequest) -> HttpResponse:
 @role_required(PROVIDER)
 def download(request: HttpRequest) -> HttpResponse:
     return stream_csv("fedhealth-predictions.csv", selectors.CSV_HEADER, selectors.prediction_csv_rows(_filtered(request)))
+
+
+@role_required(PROVIDER)
+def experiment_updates_csv(request: HttpRequest, pk: int) -> HttpResponse:
+    exp = get_object_or_404(Experiment, pk=pk)
+    qs = selectors.update_records(experiment=exp, **selectors.update_filters(request.GET))
+    return stream_csv(f"fedhealth-experiment-{exp.pk}-updates.csv", selectors.UPDATE_CSV_HEADER, selectors.update_csv_rows(qs))
 
 
 def _ratios() -> dict:

@@ -1,4 +1,7 @@
+from urllib.parse import urlencode
+
 from django import template
+from django.core.paginator import Paginator
 from django.utils.safestring import mark_safe
 
 from fedhealth import charts
@@ -7,15 +10,28 @@ from poisoning import labels, selectors
 register = template.Library()
 
 
-@register.inclusion_tag("poisoning/_updates_table.html")
-def experiment_updates(experiment):
-    """The per-update verdicts of an experiment, for its detail page."""
-    records = selectors.update_records(experiment=experiment)
+UPDATES_PER_PAGE = 100
+
+
+@register.inclusion_tag("poisoning/_updates_table.html", takes_context=True)
+def experiment_updates(context, experiment):
+    """The per-update verdicts of an experiment, for its detail page: filtered and paged by the
+    page's query string (round, status, truth, page)."""
+    request = context["request"]
+    filters = selectors.update_filters(request.GET)
+    rounds = selectors.update_rounds(experiment=experiment)
+    if not rounds:
+        return {"exp": experiment, "any": False}
+    page = Paginator(selectors.update_records(experiment=experiment, **filters), UPDATES_PER_PAGE).get_page(request.GET.get("page"))
     det = selectors.detection_metrics(experiment=experiment)
     matrix = None
-    if records and det is not None and experiment.attack != "none":
+    if det is not None and experiment.attack != "none":
         matrix = mark_safe(charts.confusion("Detection vs ground truth", det["tp"], det["fp"], det["fn"], det["tn"]))
-    return {"exp": experiment, "records": records, "det": det, "matrix": matrix}
+    query = {k: v for k, v in (("round", filters["round_no"]), ("status", filters["status"]), ("truth", filters["truth"])) if v not in (None, "")}
+    return {"exp": experiment, "any": True, "page": page, "records": page.object_list, "det": det, "matrix": matrix,
+            "request": request, "filters": filters, "statuses": selectors.STATUSES, "truths": selectors.TRUTHS,
+            "rounds": rounds,
+            "csv_query": urlencode(query)}
 
 
 @register.filter

@@ -59,6 +59,27 @@ def test_training_versions_and_activates_the_best(detector):
     assert list(selectors.active_detectors()) == [second]
 
 
+def test_an_earlier_version_can_be_made_active_again_from_the_predictors_page(client, provider, remote, detector):
+    second = services.detector_train(dataset=detector.dataset, poison_fraction=0.3, seed=2)
+    client.force_login(provider)
+    page = client.get(reverse("poisoning:detector_list")).content.decode()
+    versions = page.split('id="detector-versions"')[1].split("</table>")[0]
+    assert versions.count("<tr") == 3 and versions.count("Activate</button>") == 1  # header, v2 (active), v1
+    r = client.post(reverse("poisoning:detector_activate", args=[detector.pk]), follow=True)
+    assert "version 1 is active again" in r.content.decode()
+    detector.refresh_from_db(), second.refresh_from_db()
+    assert detector.active and not second.active and list(selectors.active_detectors()) == [detector]
+    client.force_login(remote)  # remote users' predictions use the version made active
+    client.post(reverse("poisoning:predict"), form_data(detector, "benign"))
+    assert Prediction.objects.get().detector == detector
+    # a version whose stored model no longer matches its hash is refused; the active one stays
+    Detector.objects.filter(pk=second.pk).update(model_blob=b"damaged")
+    client.force_login(provider)
+    r = client.post(reverse("poisoning:detector_activate", args=[second.pk]), follow=True)
+    assert "Version 2 cannot be activated" in html.unescape(r.content.decode())
+    assert list(selectors.active_detectors()) == [detector]
+
+
 def test_remote_user_predicts_one_record_from_the_generated_form(client, remote, detector):
     client.force_login(remote)
     page = client.get(reverse("poisoning:predict"))
@@ -194,6 +215,10 @@ def test_a_batch_comes_back_with_every_uploaded_column_and_cell_as_written(clien
         assert row[: len(header)] == line.split(",")  # "P-001", "3" (not "3.0"), "Benign" as written
         assert row[len(header):] == [p.status, str(round(p.probability, 6)), " | ".join(p.reasons)]
     assert stored[0].inputs[target] == "benign"  # read as the class it names
+    # the batch's page lists its records in file order, each with the cells that tell which row it is
+    page = client.get(reverse("poisoning:my_predictions"), {"batch": batch}).content.decode()
+    first, second = (page.split(f">{pid}")[0].count("<tr") for pid in ("patient_id: P-001", "patient_id: P-002"))
+    assert first < second and '<td class="num">1</td><td>patient_id: P-001 · status: seen</td>' in page
 
 
 def test_my_predictions_ignores_a_batch_parameter_that_is_no_batch_id_and_says_so(client, remote, detector):
@@ -427,3 +452,42 @@ def test_a_small_uploaded_dataset_trains_its_detector_from_the_page_and_the_shel
     assert "—" in client.get(reverse("poisoning:detector_list")).content.decode()
     call_command("train_detectors", "--force", "--dataset", "small clinic")
     assert "(cv —)" in capsys.readouterr().out
+
+
+def test_the_updates_table_pages_filters_and_downloads_every_update(client, provider, detector):
+    from poisoning.templatetags.poisoning_tags import UPDATES_PER_PAGE
+
+    exp = training.experiment_create(name="e", dataset=detector.dataset, n_hospitals=30, rounds_=5, launch=False,
+                                     attack="sign_flip", malicious_fraction=0.2)
+    malicious = set(exp.config["malicious"])
+    for r in range(1, 6):
+        for h in range(30):
+            bad = h in malicious
+            UpdateRecord.objects.create(experiment=exp, round_no=r, hospital=h, malicious=bad, attack="sign_flip" if bad else "",
+                                        val_accuracy=0.3 if bad else 0.9, val_loss=0.5, update_norm=0.2, cosine=0.1,
+                                        status="Poisoned" if bad or (r, h) == (2, 0) else "Benign", aggregated=not bad,
+                                        encrypted=False, verify_seconds=0.001, signature_ok=True,
+                                        reason="=HYPERLINK(1)" if (r, h) == (1, 1) else "ok", update_hash=f"{r:02d}{h:062d}")
+    client.force_login(provider)
+    url = reverse("training:experiment_detail", args=[exp.pk])
+    page = client.get(url).content.decode()
+    assert page.count('<tr class="has-detail">') == UPDATES_PER_PAGE == 100 and "Page 1 of 2 · 150 in all" in page
+    assert 'page=2#updates"' in page  # the next page keeps the table in view
+    second = client.get(url, {"page": 2}).content.decode()
+    assert second.count('<tr class="has-detail">') == 50
+    # filters: one round, only Poisoned, only honest; a bad value is ignored, not an error
+    rows = client.get(url, {"round": 2, "status": "Poisoned", "truth": "honest"}).content.decode()
+    assert rows.count('<tr class="has-detail">') == 1 and 'href="/poisoning/experiments/' in rows
+    assert client.get(url, {"round": "２", "status": "bogus", "page": "x"}).status_code == 200
+    none = client.get(url, {"round": 99}).content.decode()
+    assert "No update matches these filters." in none and "Download these updates" in none
+    # the download follows the filters and holds every matching update, formulas escaped
+    every = read_csv(client.get(reverse("poisoning:experiment_updates_csv", args=[exp.pk])))
+    assert len(every) == 150 and [(r["round"], r["hospital"]) for r in every[:2]] == [("1", "0"), ("1", "1")]
+    assert every[1]["reason"] == "'=HYPERLINK(1)" and every[0]["verified"] == "plaintext"
+    assert every[0]["update_sha256"] == "01" + "0" * 62
+    flagged = read_csv(client.get(reverse("poisoning:experiment_updates_csv", args=[exp.pk]), {"truth": "malicious"}))
+    assert len(flagged) == 5 * len(malicious) and {r["ground_truth"] for r in flagged} == {"malicious"}
+    # the API takes the same filters
+    api = client.get(reverse("api_poisoning_updates", args=[exp.pk]), {"round": 3, "truth": "honest"}).json()
+    assert api["count"] == 30 - len(malicious) and {r["round_no"] for r in api["results"]} == {3}
