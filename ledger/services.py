@@ -22,7 +22,6 @@ class LedgerError(Exception):
     pass
 
 
-@transaction.atomic
 def private_key_stored(identity: Identity) -> str:
     """An identity's private key as kept at rest: encrypted with the deployment's key passphrase
     (LEDGER_AUTHORITY_PASSPHRASE), for the ledger authorities and for the hospitals alike."""
@@ -40,6 +39,7 @@ def _decrypted(private_pem_encrypted: str, passphrase: str) -> Identity:
     return Identity.load_encrypted(private_pem_encrypted, passphrase)
 
 
+@transaction.atomic
 def ledger_init(*, authorities: int | None = None) -> list[Authority]:
     """Create the genesis authorities once (idempotent)."""
     n = authorities or settings.LEDGER_AUTHORITIES
@@ -52,6 +52,22 @@ def ledger_init(*, authorities: int | None = None) -> list[Authority]:
         ))
     ChainHead.objects.get_or_create(id=1)
     return existing
+
+
+def authority_register(*, name: str) -> Authority:
+    """A candidate sealing authority: a new key pair, stored (private key encrypted) but not
+    sealing until a majority of the active authorities votes it in (:func:`ledger_vote`)."""
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise LedgerError("an authority needs a name of 1 to 100 characters")
+    ident = Identity.generate()
+    try:
+        with transaction.atomic():  # the unique name decides between two registrations at once
+            return Authority.objects.create(name=name, public_pem=ident.public_pem, fingerprint=ident.fingerprint,
+                                            private_pem_encrypted=private_key_stored(ident), genesis=False,
+                                            active=False)
+    except IntegrityError:
+        raise LedgerError(f"an authority named {name} exists already") from None
 
 
 def _chain_authorities(authorities: list[Authority]) -> tuple[chain.AuthoritySet, dict[str, str | None]]:

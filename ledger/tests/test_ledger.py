@@ -3,8 +3,10 @@ appenders from several processes leave one valid chain, proofs, seals, model aut
 
 from __future__ import annotations
 
+import io
 import json
 import multiprocessing
+import re
 
 import pytest
 from django.core.management import call_command
@@ -301,3 +303,27 @@ def test_api_query_numbers_are_plain_whole_numbers_and_an_early_digest_checks_ou
                               (reverse("api_ledger_model_check"), {"experiment": "e1", "model_hash": "a"}, "round")):
         r = client.get(url, params)
         assert r.status_code == 400 and r.json()["error"]["fields"] == {name: ["must be a whole number"]}, (url, params)
+
+
+@pytest.mark.django_db
+def test_the_authority_command_registers_a_candidate_and_votes_it_in_and_out():
+    services.ledger_init(authorities=3)
+    out = io.StringIO()
+    call_command("ledger_authorities", "register", "hospital-board", stdout=out)
+    assert re.search(r"^hospital-board +[0-9a-f]{16}  candidate  not sealing$", out.getvalue(), re.M)
+    out = io.StringIO()
+    call_command("ledger_authorities", "vote", "authority-1", "add", "hospital-board", stdout=out)
+    assert "the change needs more votes" in out.getvalue()
+    out = io.StringIO()
+    call_command("ledger_authorities", "vote", "authority-2", "add", "hospital-board", stdout=out)
+    assert "hospital-board now seals blocks" in out.getvalue()
+    assert re.search(r"^hospital-board +[0-9a-f]{16}  voted +sealing$", out.getvalue(), re.M)
+    fill(4, 1)  # the newcomer takes its turns, and the chain stays valid
+    board = Authority.objects.get(name="hospital-board")
+    assert Block.objects.filter(authority=board.fingerprint).exists() and selectors.ledger_verify().intact
+    for args, message in ((("register", "hospital-board"), "exists already"), (("register", " "), "a name of 1 to 100"),
+                          (("vote", "nobody", "add", "authority-1"), "no authority is named 'nobody' (known: authority-1"),
+                          (("vote", "authority-1", "keep", "authority-2"), "invalid choice")):
+        with pytest.raises(CommandError, match=re.escape(message)):
+            call_command("ledger_authorities", *args, stdout=io.StringIO())
+    assert Authority.objects.count() == 4  # nothing stored by a refused command
