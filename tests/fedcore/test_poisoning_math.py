@@ -41,8 +41,10 @@ def test_median_and_trimmed_mean_ignore_outliers():
             agg.trimmed_mean(U, beta=beta)
 
 
+@pytest.mark.parametrize("fill", ["_fill_direct", "_fill_compact"])  # the two ways to transpose a block
 @pytest.mark.parametrize("shape", [(7, 40), (11, 200_000)])  # one sort; column blocks on threads
-def test_median_and_trimmed_mean_equal_their_definitions(shape):
+def test_median_and_trimmed_mean_equal_their_definitions(shape, fill, monkeypatch):
+    monkeypatch.setattr(agg, "_fill", getattr(agg, fill))
     U = np.random.default_rng(2).normal(0, 1, shape)
     U[:, :3] = np.round(U[:, :3])  # ties
     k, b = shape[0], int(np.floor(0.2 * shape[0]))
@@ -53,6 +55,16 @@ def test_median_and_trimmed_mean_equal_their_definitions(shape):
     assert np.isnan(agg.median(U).vector[-1]) and np.isnan(agg.trimmed_mean(U, 0.2).vector[-1])
     assert not np.isnan(agg.median(U).vector[:-1]).any()
     assert agg.median(U[:, :0]).vector.shape == agg.trimmed_mean(U[:, :0], 0.2).vector.shape == (0,)
+
+
+def test_the_first_large_sort_times_both_block_transposes_and_keeps_one(monkeypatch):
+    monkeypatch.setattr(agg, "_fill", None)
+    U = np.random.default_rng(4).normal(0, 1, (11, 50))
+    agg.median(U)
+    assert agg._fill is None  # too few columns to time anything: the default serves
+    U = np.random.default_rng(4).normal(0, 1, (11, 200_000))
+    np.testing.assert_array_equal(agg.median(U).vector, np.median(U, axis=0))
+    assert agg._fill in (agg._fill_direct, agg._fill_compact)
 
 
 def _median_in_child(U, expected, conn):
