@@ -22,6 +22,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.machine import describe  # noqa: E402
 from fedcore import aggregation as ours  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "aggregation.json"
@@ -89,7 +90,7 @@ def main() -> None:
           f"{fedavg['same_result']}  {'met' if fedavg['ratio'] <= 1.3 else 'missed'}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"updates": a.updates, "params": a.params, "malicious": f, "flwr": flwr.__version__,
-                                   "robust": rows, "fedavg": fedavg}, indent=1))
+                                   "robust": rows, "fedavg": fedavg, "machine": describe()}, indent=1))
 
 
 if __name__ == "__main__":

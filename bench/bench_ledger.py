@@ -21,6 +21,9 @@ from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.machine import describe  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results" / "ledger.json"
 
 
@@ -141,7 +144,7 @@ def main() -> None:
     print(f"{f'{a.procs} concurrent appenders, {a.seconds:.0f} s (entries/s)':44}{c['entries_per_s']:>16,.0f}")
     print(f"{'  forks / gaps / chain intact':44}{c['forks']:>8} /{c['gaps']:>3} / {c['intact']}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=1))
+    RESULTS.write_text(json.dumps({**result, "machine": describe()}, indent=1))
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.machine import describe  # noqa: E402
 from fedcore import data, rounds  # noqa: E402
 from fedcore.aggregation import fedavg  # noqa: E402
 from fedcore.local import train_local  # noqa: E402
@@ -93,7 +94,7 @@ def main() -> None:
     verdict = "met" if result["ratio_round"] <= TARGET else "missed"
     print(f"whole protected round / plain round = {result['ratio_round']:.2f}x (target <= {TARGET}x: {verdict})")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=1))
+    RESULTS.write_text(json.dumps({**result, "machine": describe()}, indent=1))
 
 
 if __name__ == "__main__":

@@ -30,6 +30,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.machine import describe  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results" / "rounds.json"
 
 
@@ -138,7 +141,7 @@ def main() -> None:
         print(f"Celery, synthetic EHR 100,000 rows, {h} hospitals x {r_} rounds: 1 worker process {one:.1f} s, "
               f"2 worker processes {two:.1f} s, speed-up {one / two:.2f}x (target >= 1.6x, {os.cpu_count()} CPUs)")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=1))
+    RESULTS.write_text(json.dumps({**result, "machine": describe()}, indent=1))
 
 
 if __name__ == "__main__":

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -29,6 +27,7 @@ from sklearn.preprocessing import StandardScaler
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.machine import describe  # noqa: E402
 from fedcore.aggregation import fedavg  # noqa: E402
 from fedcore.model import ModelSpec, evaluate, forward_logits  # noqa: E402
 from fedcore.smpc import MaskedAggregation, encrypted_evaluate, secure_weighted_sum  # noqa: E402
@@ -215,13 +214,7 @@ def main() -> None:
                         "inference_ratio": TARGET_INFERENCE_RATIO,
                         "aggregation_ratio": TARGET_AGGREGATION_RATIO,
                     },
-                    "machine": {
-                        "python": platform.python_version(),
-                        "numpy": np.__version__,
-                        "cpus": os.cpu_count(),
-                        "load_average": os.getloadavg(),
-                        "platform": platform.platform(),
-                    },
+                    "machine": describe(),
                 },
                 indent=2,
             )

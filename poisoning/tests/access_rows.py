@@ -1,6 +1,7 @@
 from accounts.tests.access import LOGIN, REDIRECT, Row, api_only, only
 from training.tests.access_rows import _experiment
 
+
 def _detector(f):
     """A stored version whose model blob is damaged: activating it is refused with a message (and a redirect)."""
     from poisoning.models import Detector
