@@ -45,7 +45,7 @@ def remote_home(request: HttpRequest) -> HttpResponse:
         if request.method == "POST" and not check["ok"]:
             messages.error(request, "The global model failed its ledger check, so it is not used.")
         elif request.method == "POST" and form.is_valid():
-            proba = training_selectors.disease_risk(exp, form.values())
+            proba = training_selectors.disease_risk(exp, form.values(), check)
             positive = exp.dataset.class_names[-1]
             risk = {"label": positive, "probability": proba[positive], "all": proba}
     return render(request, "dashboard/remote.html", {

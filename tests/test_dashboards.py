@@ -86,6 +86,20 @@ def test_remote_home_refuses_a_model_that_does_not_match_the_ledger(client, remo
 
 
 @pytest.mark.django_db(transaction=True)
+def test_the_risk_comes_from_the_very_model_that_was_checked(finished):
+    check = selectors.global_model_check(finished)
+    record = {c: 1.0 for c in finished.dataset.feature_names}
+    before = selectors.disease_risk(finished, record, check)
+    vector = selectors.global_vector(finished)
+    vector[0] += 1.0  # the stored model changes after the check
+    Experiment.objects.filter(pk=finished.pk).update(global_vector=vector.astype("<f8").tobytes())
+    finished.refresh_from_db()
+    assert selectors.disease_risk(finished, record, check) == before  # the checked vector is used
+    with pytest.raises(ValueError, match="failed its ledger check"):
+        selectors.disease_risk(finished, record)  # a fresh check finds the change
+
+
+@pytest.mark.django_db(transaction=True)
 def test_remote_users_get_the_model_the_provider_serves_never_simply_the_newest_run(client, provider, remote, finished):
     newer = services.experiment_create(name="Backdoor vs Krum", dataset=finished.dataset, model_kind="logreg",
                                        n_hospitals=4, rounds_=1, seed=3, attack="backdoor", malicious_fraction=0.25,

@@ -97,23 +97,27 @@ def current_global_model() -> Experiment | None:
 
 
 def global_model_check(exp: Experiment) -> dict:
-    """Hash the model as delivered and check it against the hash sealed on the ledger for its last round."""
+    """Hash the model as delivered and check it against the hash sealed on the ledger for its
+    last round; ``vector`` is the model that was hashed."""
     from ledger.selectors import verify_model_hash
 
-    digest = rounds.model_hash(global_vector(exp))
+    vector = global_vector(exp)
+    digest = rounds.model_hash(vector)
     ok, message = verify_model_hash(experiment=exp.ledger_key, round_no=exp.rounds, model_hash=digest)
-    return {"hash": digest, "ok": ok, "message": message, "round": exp.rounds}
+    return {"hash": digest, "ok": ok, "message": message, "round": exp.rounds, "vector": vector}
 
 
-def disease_risk(exp: Experiment, values: dict[str, float]) -> dict[str, float]:
-    """Class probabilities of one record under the experiment's global model; refuses an unverified model."""
-    check = global_model_check(exp)
+def disease_risk(exp: Experiment, values: dict[str, float], check: dict | None = None) -> dict[str, float]:
+    """Class probabilities of one record under the experiment's global model, the very vector
+    that ``check`` (:func:`global_model_check`, made here if not given) hashed and found on the
+    ledger; refuses an unverified model."""
+    check = check or global_model_check(exp)
     if not check["ok"]:
         raise ValueError(f"the global model failed its ledger check: {check['message']}")
     cfg = round_config(exp)
     scaler = federated_data(exp).scaler
     x = np.asarray([[float(values[c]) for c in exp.dataset.feature_names]])
-    weights = fmodel.unflatten(cfg.spec, global_vector(exp))
+    weights = fmodel.unflatten(cfg.spec, check["vector"])
     proba = fmodel.predict_proba(cfg.spec, weights, scaler.transform(x))[0]
     return dict(zip(exp.dataset.class_names, (float(p) for p in proba), strict=True))
 
