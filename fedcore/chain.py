@@ -247,12 +247,26 @@ def vote_signed_by_voter(auth: AuthoritySet, payload: dict) -> bool:
 
 # --- verification of a whole chain -------------------------------------------------------
 
+def lookup_fields(payload) -> tuple[str, int | None, int | None]:
+    """The (experiment, round, hospital) an entry is looked up by: a database stores them beside
+    the payload (indexed), and :func:`verify_chain` checks that they still say what the sealed
+    payload says, so that a lookup can never find an entry under another experiment or round."""
+    if not isinstance(payload, dict):
+        return "", None, None
+
+    def whole(v):
+        return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+    return str(payload.get("experiment", ""))[:64], whole(payload.get("round")), whole(payload.get("hospital"))
+
+
 @dataclass
 class StoredEntry:
     index: int
     kind: str
     payload: str  # canonical JSON text as stored
     payload_hash: str
+    lookup: tuple | None = None  # the (experiment, round, hospital) stored beside it, if any
 
 
 @dataclass
@@ -327,6 +341,10 @@ def verify_chain(blocks: list[StoredBlock], genesis_authorities: list[str], *, e
                 return broken("payload is not valid canonical JSON (modified)", b.height, e.index)
             if canonical != e.payload or recomputed != e.payload_hash:
                 return broken("payload modified: its hash no longer matches", b.height, e.index)
+            if e.lookup is not None and tuple(e.lookup) != lookup_fields(payload):
+                return broken("the experiment, round or hospital stored with the entry differs from its sealed "
+                              "payload (modified: a lookup would find it under another experiment or round)",
+                              b.height, e.index)
         if len(b.entries) != b.entry_count:
             return broken(f"{len(b.entries)} entries stored, the sealed header says {b.entry_count} (entry inserted or deleted)", b.height)
         root = merkle_root([e.payload_hash for e in b.entries])

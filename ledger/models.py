@@ -58,6 +58,9 @@ class Entry(models.Model):
     experiment = models.CharField(max_length=64, blank=True, db_index=True)
     round_no = models.IntegerField(null=True, blank=True, db_index=True)
     hospital = models.IntegerField(null=True, blank=True, db_index=True)
+    # copies of the payload's experiment, round and hospital for lookups (fedcore.chain.lookup_fields),
+    # checked against the payload when the chain is verified
+    LOOKUP_COLUMNS = ("experiment", "round_no", "hospital")
 
     class Meta:
         ordering = ["block__height", "index"]

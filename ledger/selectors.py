@@ -18,10 +18,10 @@ def genesis_authorities() -> list[str]:
 def stored_chain() -> list[chain.StoredBlock]:
     """Every block with its entries, read in two queries (100,000 entries in a few seconds)."""
     entries: dict[int, list[chain.StoredEntry]] = {}
-    for block_id, index, kind, payload, h in Entry.objects.order_by("block_id", "index").values_list(
-        "block_id", "index", "kind", "payload", "payload_hash"
+    for block_id, index, kind, payload, h, *lookup in Entry.objects.order_by("block_id", "index").values_list(
+        "block_id", "index", "kind", "payload", "payload_hash", *Entry.LOOKUP_COLUMNS
     ).iterator(chunk_size=5000):
-        entries.setdefault(block_id, []).append(chain.StoredEntry(index, kind, payload, h))
+        entries.setdefault(block_id, []).append(chain.StoredEntry(index, kind, payload, h, tuple(lookup)))
     blocks = []
     for b in Block.objects.order_by("height").values_list(
         "id", "height", "prev_hash", "merkle_root", "timestamp", "authority", "signature", "block_hash", "entry_count"
@@ -82,28 +82,77 @@ def _refuse(constant: str):
 
 
 def inclusion_proof(entry: Entry) -> dict:
-    hashes = list(entry.block.entries.order_by("index").values_list("payload_hash", flat=True))
-    proof = chain.merkle_proof(hashes, entry.index)
+    """The entry, its Merkle path and its block's header; ``valid`` when the payload hashes to the
+    entry's hash, the path leads to the block's Merkle root and the header to the block hash.
+    A damaged entry (payload that is not JSON, an index outside its block) is shown as stored,
+    with ``problem`` saying what is wrong."""
     b = entry.block
+    hashes = list(b.entries.order_by("index").values_list("payload_hash", flat=True))
     header = chain.Header(b.height, b.prev_hash, b.merkle_root, b.timestamp, b.authority, b.entry_count)
+    payload, problem, proof = _payload(entry), "", []
+    if payload is None:
+        payload, problem = entry.payload, "the stored payload is not valid JSON (modified)"
+    elif not _hashes_to_its_hash(entry, payload):
+        problem = "the payload does not hash to the entry's hash (modified)"
+    try:
+        proof = chain.merkle_proof(hashes, entry.index)
+    except IndexError:
+        problem = problem or f"the entry's index {entry.index} is outside its block of {len(hashes)} (modified)"
+    if not problem and not chain.verify_proof(entry.payload_hash, proof, b.merkle_root):
+        problem = "the Merkle path does not lead to the block's Merkle root"
+    if not problem and header.block_hash() != b.block_hash:
+        problem = "the block's header does not hash to its block hash"
     return {
-        "entry": {"kind": entry.kind, "payload": json.loads(entry.payload), "payload_hash": entry.payload_hash,
-                  "index": entry.index},
+        "entry": {"kind": entry.kind, "payload": payload, "payload_hash": entry.payload_hash, "index": entry.index},
         "proof": [list(p) for p in proof],
         "block": {"height": b.height, "block_hash": b.block_hash, "header": json.loads(header.encode()),
                   "signature": b.signature},
-        "valid": chain.verify_proof(entry.payload_hash, proof, b.merkle_root) and header.block_hash() == b.block_hash,
+        "valid": not problem,
+        "problem": problem,
     }
 
 
+def _payload(entry: Entry):
+    """The entry's payload as sealed, or None when the stored text is not strict JSON (NaN and
+    Infinity, which no sealed payload holds, included)."""
+    try:
+        return json.loads(entry.payload, parse_constant=_refuse)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _hashes_to_its_hash(entry: Entry, payload) -> bool:
+    try:
+        return chain.entry_hash(entry.kind, payload) == entry.payload_hash
+    except ValueError:  # CanonicalError: a value no canonical payload holds (1e999, a lone surrogate)
+        return False
+
+
 def sealed_model_hash(*, experiment: str, round_no: int) -> str | None:
+    """The model hash sealed for that round (None when none is), read from the sealed payload:
+    the entry's lookup columns only find it."""
+    return _sealed_model(experiment, round_no)[0]
+
+
+def _sealed_model(experiment: str, round_no: int) -> tuple[str | None, str]:
+    """(model hash, problem) of the global model sealed for that round: (None, "") when none is,
+    (None, why) when the entry found is damaged."""
     entry = Entry.objects.filter(kind="global_model", experiment=experiment, round_no=round_no).first()
-    return json.loads(entry.payload)["model_hash"] if entry else None
+    if entry is None:
+        return None, ""
+    payload = _payload(entry)
+    if (not isinstance(payload, dict) or chain.lookup_fields(payload)[:2] != (experiment, round_no)
+            or not isinstance(payload.get("model_hash"), str) or not _hashes_to_its_hash(entry, payload)):
+        return None, (f"the ledger entry sealed for experiment {experiment}, round {round_no} is damaged (its payload "
+                      "was modified or belongs to another round): do not use this model; verify the whole chain")
+    return payload["model_hash"], ""
 
 
 def verify_model_hash(*, experiment: str, round_no: int, model_hash: str) -> tuple[bool, str]:
     """A hospital checks the model it received against the hash sealed for that round."""
-    sealed = sealed_model_hash(experiment=experiment, round_no=round_no)
+    sealed, problem = _sealed_model(experiment, round_no)
+    if problem:
+        return False, problem
     if sealed is None:
         return False, f"no global model is sealed for experiment {experiment}, round {round_no}"
     if sealed != model_hash:

@@ -100,14 +100,6 @@ def _active_authorities() -> list[Authority]:
     return [rows[fp] for fp in auth.fingerprints]
 
 
-def _index_fields(payload: dict) -> dict:
-    def as_int(v):
-        return v if isinstance(v, int) and not isinstance(v, bool) else None
-
-    return {"experiment": str(payload.get("experiment", ""))[:64], "round_no": as_int(payload.get("round")),
-            "hospital": as_int(payload.get("hospital"))}
-
-
 def ledger_append(*, entries: list[tuple[str, dict]]) -> list[Block]:
     """Append entries in sealed blocks of up to 100. Safe under concurrency: the chain head row
     is locked for the whole transaction (on SQLite the write transaction itself serialises), so
@@ -156,7 +148,8 @@ def _append(prepared) -> list[Block]:
                                      signature=chain.seal(identity, header), block_hash=header.block_hash(),
                                      entry_count=len(chunk))
         Entry.objects.bulk_create([
-            Entry(block=block, index=i, kind=kind, payload=text, payload_hash=h, **_index_fields(payload))
+            Entry(block=block, index=i, kind=kind, payload=text, payload_hash=h,
+                  **dict(zip(Entry.LOOKUP_COLUMNS, chain.lookup_fields(payload), strict=True)))
             for i, (kind, payload, text, h) in enumerate(chunk)
         ])
         head.height, head.block_hash = height, block.block_hash

@@ -94,7 +94,13 @@ def _load(pk: int, sha256: str) -> RecordDetector:
     blob = bytes(Detector.objects.values_list("model_blob", flat=True).get(pk=pk))
     if hashlib.sha256(blob).hexdigest() != sha256:
         raise ValueError(f"detector {pk}: stored model does not match its SHA-256; retrain it")
-    return pickle.loads(blob)  # noqa: S301 - written by detector_train into our own database, hash-checked
+    try:
+        model = pickle.loads(blob)  # noqa: S301 - written by detector_train into our own database, hash-checked
+    except Exception as exc:  # noqa: BLE001 - whatever a damaged pickle raises
+        raise ValueError(f"detector {pk}: stored model does not load ({type(exc).__name__}); retrain it") from None
+    if not isinstance(model, RecordDetector):
+        raise ValueError(f"detector {pk}: stored model is not a record detector; retrain it")
+    return model
 
 
 def detector_model(detector: Detector) -> RecordDetector:

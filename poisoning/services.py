@@ -74,7 +74,12 @@ def detector_activate(*, detector: Detector) -> Detector:
 
 def _store(*, user, detector: Detector, X: np.ndarray, diagnosis: np.ndarray, rows: list[dict], source: str,
            batch: str = "", uploaded: list | None = None) -> list[Prediction]:
-    results = detector_model(detector).predict(X, diagnosis)
+    try:
+        model = detector_model(detector)
+    except ValueError as exc:  # a damaged stored model: the user is told, nothing is stored
+        raise DataError(f"predictor {detector.dataset.name} v{detector.version} cannot predict: {exc} "
+                        "(the service provider can retrain it or activate another version)") from None
+    results = model.predict(X, diagnosis)
     uploaded = uploaded or [[] for _ in rows]
     with transaction.atomic():
         return Prediction.objects.bulk_create([

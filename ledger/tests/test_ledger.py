@@ -56,9 +56,9 @@ def test_append_seals_in_turn_and_is_idempotent():
     (lambda: sql("UPDATE ledger_entry SET payload = REPLACE(payload, '0.5', '0.9') WHERE round_no = 1 AND hospital = 0"),
      "payload modified", (1, 0)),
     (lambda: sql("DELETE FROM ledger_entry WHERE round_no = 2 AND hospital = 3"), "entry deleted", (2, 3)),
-    (lambda: sql("INSERT INTO ledger_entry (block_id, `index`, kind, payload, payload_hash, experiment) VALUES (%s, 5, 'update', '{}', %s, 'e1')"
+    (lambda: sql("INSERT INTO ledger_entry (block_id, `index`, kind, payload, payload_hash, experiment) VALUES (%s, 5, 'update', '{}', %s, '')"
                  if connection.vendor == "mysql" else
-                 "INSERT INTO ledger_entry (block_id, \"index\", kind, payload, payload_hash, experiment) VALUES (%s, 5, 'update', '{}', %s, 'e1')",
+                 "INSERT INTO ledger_entry (block_id, \"index\", kind, payload, payload_hash, experiment) VALUES (%s, 5, 'update', '{}', %s, '')",
                  (block_id(1), chain.entry_hash("update", {}))), "payload modified|entry inserted", (1, None)),
     (lambda: sql("UPDATE ledger_entry SET payload_hash = %s WHERE round_no = 0 AND hospital = 1", ("0" * 64,)),
      "payload modified", (0, 1)),
@@ -67,6 +67,10 @@ def test_append_seals_in_turn_and_is_idempotent():
     (lambda: sql("UPDATE ledger_block SET timestamp = '2020-01-01T00:00:00.000+00:00' WHERE height = 0"), "header modified", (0, None)),
     (lambda: [sql("DELETE FROM ledger_entry WHERE block_id = %s", (block_id(1),)),
               sql("DELETE FROM ledger_block WHERE height = 1")], "missing or inserted", (2, None)),
+    # the lookup columns are not hashed, but a lookup must never find an entry under another round
+    (lambda: sql("UPDATE ledger_entry SET round_no = 7 WHERE round_no = 2 AND hospital = 4"), "differs from its sealed", (2, 4)),
+    (lambda: sql("UPDATE ledger_entry SET experiment = 'e2' WHERE round_no = 1 AND hospital = 2"), "differs from its sealed", (1, 2)),
+    (lambda: sql("UPDATE ledger_entry SET hospital = NULL WHERE round_no = 0 AND hospital = 3"), "differs from its sealed", (0, 3)),
 ])
 def test_raw_sql_tampering_is_detected_and_located(tamper, problem, where):
     services.ledger_init(authorities=3)
@@ -188,6 +192,26 @@ def test_model_authenticity_check():
     ok, why = selectors.verify_model_hash(experiment="7", round_no=3, model_hash="cd" * 32)
     assert not ok and "do not use" in why
     assert not selectors.verify_model_hash(experiment="7", round_no=4, model_hash="ab" * 32)[0]
+
+
+@pytest.mark.django_db
+def test_a_model_entry_moved_to_another_round_or_damaged_does_not_vouch_for_a_model():
+    """The lookup columns only find the entry: the hash comes from the sealed payload, which must
+    be sound and name the very experiment and round asked about."""
+    services.ledger_init(authorities=3)
+    services.ledger_append(entries=[("global_model", {"experiment": "7", "round": 3, "model_hash": "ab" * 32}),
+                                    ("global_model", {"experiment": "8", "round": 3, "model_hash": "ee" * 32})])
+    poisoned = Entry.objects.get(experiment="8")
+    Entry.objects.filter(experiment="7").update(experiment="moved")
+    Entry.objects.filter(pk=poisoned.pk).update(experiment="7")  # experiment 8's model passed off as 7's
+    ok, why = selectors.verify_model_hash(experiment="7", round_no=3, model_hash="ee" * 32)
+    assert not ok and "damaged" in why
+    assert not selectors.ledger_verify().intact
+    for payload in ('{"experiment":"7","round":3', '{"experiment":"7","model_hash":NaN,"round":3}',
+                    '{"experiment":"7","model_hash":"' + "ff" * 32 + '","round":3}', "[1]"):
+        Entry.objects.filter(pk=poisoned.pk).update(payload=payload)
+        ok, why = selectors.verify_model_hash(experiment="7", round_no=3, model_hash="ff" * 32)
+        assert not ok and "damaged" in why, payload
 
 
 @pytest.mark.django_db(transaction=True)

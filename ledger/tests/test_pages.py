@@ -90,3 +90,20 @@ def test_the_explorer_finds_a_round_and_a_round_that_is_not_a_whole_number_match
         page = client.get(reverse("ledger:block_list"), params)  # used to ignore the filter and list every block
         assert page.status_code == 200 and list(page.context["page"].object_list) == [], params
         assert "not a whole number, so no block matches" in page.content.decode()
+
+
+@pytest.mark.parametrize("damage, problem", [
+    ({"index": 9999}, "outside its block"),
+    ({"payload": '{"experiment":"e1","round":1'}, "not valid JSON"),
+    ({"payload": '{"a":NaN}'}, "not valid JSON"),
+    ({"payload": '{"experiment":"e1","model_hash":"' + "cd" * 32 + '","round":1}'}, "does not hash"),
+])
+def test_a_damaged_entry_is_shown_as_stored_and_its_proof_fails_with_the_reason(client, provider, ledger, damage, problem):
+    entry = Entry.objects.get()
+    Entry.objects.filter(pk=entry.pk).update(**damage)
+    client.force_login(provider)
+    page = client.get(reverse("ledger:entry_detail", args=[entry.pk]))
+    assert page.status_code == 200 and "does not verify" in page.content.decode() and problem in page.content.decode()
+    proof = client.get(reverse("api_ledger_proof", args=[entry.pk]))
+    assert proof.status_code == 200
+    assert proof.json()["valid"] is False and problem in proof.json()["problem"]

@@ -175,6 +175,32 @@ def test_form_api_and_batch_refuse_implausible_and_non_numeric_values_alike_and_
     assert not Prediction.objects.exists()
 
 
+@pytest.mark.parametrize("damage", ["appended", "rehashed"])
+def test_a_damaged_stored_predictor_is_named_on_every_prediction_path_and_nothing_is_stored(client, remote, detector, damage):
+    """A blob changed in the database (its hash no longer matches; or re-hashed, so that it no
+    longer unpickles) is a clear error on the form, the batch page and both APIs."""
+    import hashlib
+
+    blob = bytes(detector.model_blob) + b"x"
+    if damage == "appended":
+        Detector.objects.filter(pk=detector.pk).update(model_blob=blob)
+    else:
+        blob = b"not a pickle" + blob
+        Detector.objects.filter(pk=detector.pk).update(model_blob=blob, model_sha256=hashlib.sha256(blob).hexdigest())
+    client.force_login(remote)
+    expected = "cannot predict"
+    r = client.post(reverse("poisoning:predict"), form_data(detector, "benign"))
+    assert r.status_code == 400 and expected in r.content.decode()
+    r = client.post(reverse("api_poisoning_predictions"), {"detector": detector.pk, "values": record(detector), "diagnosis": "benign"},
+                    content_type="application/json")
+    assert r.status_code == 400 and expected in r.json()["error"]["message"]
+    rows = [{**record(detector), "class": "benign"}]
+    for batch_url in (reverse("poisoning:predict_batch"), reverse("api_poisoning_batch")):
+        r = client.post(batch_url, {"file": SimpleUploadedFile("r.csv", batch_csv(detector, rows)), "detector": detector.pk})
+        assert r.status_code == 400 and expected in html.unescape(r.content.decode())
+    assert not Prediction.objects.exists()
+
+
 def test_csv_batch_predicts_every_row_and_round_trips_as_a_download(client, remote, detector):
     client.force_login(remote)
     rows = [{**record(detector), "class": "benign"}, {**record(detector, clump_thickness=18), "class": "benign"},
