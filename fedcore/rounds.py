@@ -295,7 +295,7 @@ def finish_round(cfg: RoundConfig, global_vector: np.ndarray, updates: list[Loca
     # NaN or infinity would make every score NaN (and pass every threshold) or stop the round, and
     # so would a value too large for the SMPC ring (or for a norm in float64): such an update is
     # rejected like a forged one, not scored, and counts as zero where the defense needs a row
-    unusable = [_unusable(u.vector) for u in updates]
+    unusable = [_unusable(u.vector, global_vector.size) for u in updates]
     compare_with_global = cfg.defense == "verification"
     if encrypted:  # and, scored under SMPC, one whose activations could leave the fixed-point range
         x_bound = float(np.abs(X_val).max())
@@ -307,7 +307,7 @@ def finish_round(cfg: RoundConfig, global_vector: np.ndarray, updates: list[Loca
     usable = np.array([not why for why in unusable])
     valid = np.array([ok for ok, _ in sig]) & usable
     scored = np.flatnonzero(valid)
-    U = np.array([u.vector if ok else np.zeros_like(u.vector) for u, ok in zip(updates, usable, strict=True)])
+    U = np.array([u.vector if ok else np.zeros_like(global_vector) for u, ok in zip(updates, usable, strict=True)])
     norms = np.linalg.norm(U, axis=1)
     cosines = np.zeros(len(U))
     cosines[scored] = _mean_cosines(U[scored])
@@ -373,9 +373,11 @@ def _rounded(score: float | None) -> float | None:
     return None if score is None else round(score, 6)
 
 
-def _unusable(vector: np.ndarray) -> str:
+def _unusable(vector: np.ndarray, n_parameters: int) -> str:
     """Why an update cannot be scored or aggregated ('' when it can). The bound is the SMPC
     ring's, under every defense: no weight of a model on standardised features moves that far."""
+    if vector.shape != (n_parameters,):
+        return f"the update has {vector.size} values where the model has {n_parameters}"
     if not np.isfinite(vector).all():
         return "the update holds values that are not finite numbers"
     if vector.size and np.abs(vector).max() >= MAX_UPDATE_VALUE:

@@ -228,6 +228,24 @@ def test_an_update_with_nan_or_infinity_is_rejected_and_the_round_goes_on(setup,
     assert sum(r.aggregated for r in out.records) == (1 if defense == "krum" else 4)
 
 
+@pytest.mark.parametrize("encrypted, defense", [(True, "verification"), (False, "median"), (False, "krum")])
+def test_a_signed_update_of_the_wrong_length_is_rejected_and_the_round_goes_on(setup, encrypted, defense):
+    _, data = setup
+    c = cfg(encrypted=encrypted, defense=defense)
+    g = rounds.initial_vector(c)
+    ups = [rounds.hospital_update(c, h, g, *data.hospital(h), 1) for h in range(6)]
+    for h, vector in ((1, np.zeros(g.size + 3)), (3, ups[3].vector[:-1].copy()), (5, np.zeros((2, g.size)))):
+        ups[h].vector = vector
+        rounds.sign(c, ups[h], 1)  # validly signed by its hospital: the shape is the problem
+    out = rounds.finish_round(c, g, ups, data.X_val, data.y_val, 1)
+    assert out.global_vector.shape == g.shape and np.isfinite(out.global_vector).all()
+    reasons = {r.hospital: r.reason for r in out.records if not r.aggregated}
+    assert f"has {g.size + 3} values where the model has {g.size}" in reasons[1]
+    assert f"has {g.size - 1} values" in reasons[3] and f"has {2 * g.size} values" in reasons[5]
+    assert not any(r.aggregated for r in out.records if r.hospital in (1, 3, 5))
+    assert any(r.aggregated for r in out.records)
+
+
 @pytest.mark.parametrize("encrypted, defense", [(True, "verification"), (False, "verification"), (False, "median")])
 def test_a_huge_finite_update_is_rejected_and_the_round_goes_on(setup, encrypted, defense):
     _, data = setup
