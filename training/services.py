@@ -131,10 +131,27 @@ def experiment_create(*, name: str, dataset: Dataset, owner=None, model_kind: st
     exp.global_vector = rounds.initial_vector(cfg).astype("<f8").tobytes()
     exp.save(update_fields=["config", "global_vector"])
     if launch:
-        from . import tasks
-
-        transaction.on_commit(lambda: tasks.submit(tasks.experiment_start, exp.pk))
+        transaction.on_commit(lambda: _launch(exp))
     return exp
+
+
+QUEUE_UNREACHABLE = "Saved and queued, but the task queue could not be reached"
+
+
+def _launch(exp: Experiment) -> None:
+    """Queue the run's first task, once its row is committed. If the broker cannot be reached, the
+    run stays saved as queued and says so in ``exp.error``; it starts when a worker starts
+    (:func:`experiments_resume` takes up queued runs)."""
+    from kombu.exceptions import OperationalError as BrokerError
+
+    from . import tasks
+
+    try:
+        tasks.submit(tasks.experiment_start, exp.pk)
+    except (BrokerError, OSError) as exc:
+        log.warning("experiment %s: could not queue its start: %s", exp.pk, exc)
+        exp.error = f"{QUEUE_UNREACHABLE} ({str(exc)[:200]}): it starts when a worker starts."
+        Experiment.objects.filter(pk=exp.pk).update(error=exp.error)
 
 
 # --- the round state machine --------------------------------------------------------------
@@ -144,8 +161,8 @@ def experiment_start(*, experiment_id: int) -> None:
         exp = Experiment.objects.select_for_update().get(pk=experiment_id)
         if exp.status != Experiment.Status.QUEUED:
             return
-        exp.status, exp.started, exp.current_round = Experiment.Status.RUNNING, timezone.now(), 1
-        exp.save(update_fields=["status", "started", "current_round"])
+        exp.status, exp.started, exp.current_round, exp.error = Experiment.Status.RUNNING, timezone.now(), 1, ""
+        exp.save(update_fields=["status", "started", "current_round", "error"])
         _seal_initial_model(exp)
     from . import tasks
 
@@ -264,7 +281,9 @@ def round_finish(*, experiment_id: int, round_no: int) -> None:
         return  # never seal a round without every hospital's update
     cfg = selectors.round_config(exp)
     fed = selectors.federated_data(exp)
-    updates = [rounds.LocalUpdate(u.hospital, np.frombuffer(bytes(u.vector), dtype="<f8").copy(), u.n_samples,
+    # a stored vector cut short is read as far as it goes: its hash no longer matches, and the round
+    # rejects it and goes on
+    updates = [rounds.LocalUpdate(u.hospital, _as_vector(bytes(u.vector)), u.n_samples,
                                   u.malicious, u.attack, u.seconds, u.update_hash, bytes.fromhex(u.signature))
                for u in staged]
     entries: list[tuple[str, dict]] = []
@@ -309,11 +328,13 @@ def experiment_references(*, experiment: Experiment, owner=None) -> list[Experim
     """Launch whichever of the clean and undefended reference runs of this setting is missing."""
     if experiment.attack == "none":
         return []
-    refs = selectors.reference_runs(experiment)
     base = {f: getattr(experiment, f) for f in selectors.COMPARABLE if f != "dataset_id"}
     base["rounds_"] = base.pop("rounds")
     launched = []
     with transaction.atomic():  # both or neither
+        # one launch at a time per setting: a second click waits, then finds the first one's runs
+        Dataset.objects.select_for_update().get(pk=experiment.dataset_id)
+        refs = selectors.reference_runs(experiment)
         if refs["clean"] is None:
             launched.append(experiment_create(name=_derived_name(experiment.name, " · clean reference"),
                                               dataset=experiment.dataset, owner=owner, defense=experiment.defense,
@@ -355,6 +376,10 @@ def _stop(experiment_id: int, **fields) -> bool:
 
 def experiment_cancel(*, experiment: Experiment) -> bool:
     return _stop(experiment.pk, status=Experiment.Status.CANCELLED)
+
+
+def _as_vector(data: bytes) -> np.ndarray:
+    return np.frombuffer(data[: len(data) - len(data) % 8], dtype="<f8").copy()
 
 
 def experiment_fail(*, experiment_id: int, error: str) -> None:

@@ -98,7 +98,10 @@ def experiment_create(request: HttpRequest) -> HttpResponse:
         except (ValidationError, ValueError) as exc:
             _apply_errors(form, exc)
         else:
-            messages.success(request, f"Experiment “{exp.name}” launched; background workers run its hospitals.")
+            if exp.error:
+                messages.warning(request, f"Experiment “{exp.name}”: {exp.error}")
+            else:
+                messages.success(request, f"Experiment “{exp.name}” launched; background workers run its hospitals.")
             return redirect("training:experiment_detail", pk=exp.pk)
     return render(request, "training/experiment_form.html", {"form": form, "has_datasets": Dataset.objects.exists()})
 
@@ -167,6 +170,9 @@ def experiment_references(request: HttpRequest, pk: int) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, "The reference runs were not launched: " + " ".join(exc.messages))
         return redirect("training:experiment_detail", pk=pk)
+    for e in launched:
+        if e.error:
+            messages.warning(request, f"“{e.name}”: {e.error}")
     if launched:
         messages.success(request, "Launched: " + ", ".join(e.name for e in launched) + ". The comparison fills in as they finish.")
     else:

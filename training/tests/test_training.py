@@ -227,6 +227,49 @@ def test_the_reference_is_the_newest_finished_run_of_the_setting_not_a_newer_unf
     Experiment.objects.filter(pk=newer.pk).update(status="finished")
     assert selectors.reference_runs(exp)["clean"] == newer
 
+
+@pytest.mark.django_db(transaction=True)
+def test_two_clicks_at_once_on_launch_references_launch_each_reference_once(monkeypatch):
+    """The second request reads the references only after the first one's runs are committed."""
+    import threading
+
+    from django.db import connection
+
+    ds = services.dataset_create_builtin(name="pima")
+    exp = services.experiment_create(name="defended", dataset=ds, model_kind="logreg", n_hospitals=3, rounds_=1,
+                                     attack="sign_flip", malicious_fraction=0.34, launch=False)
+    both_read = threading.Barrier(2, timeout=3)
+    read = selectors.reference_runs
+
+    def read_then_wait_for_the_other_click(e):
+        refs = read(e)
+        try:
+            both_read.wait()  # without the lock both clicks read "missing" before either launches
+        except threading.BrokenBarrierError:
+            pass  # the other click waits for this one to commit
+        return refs
+
+    monkeypatch.setattr(selectors, "reference_runs", read_then_wait_for_the_other_click)
+    launched, errors = [], []
+
+    def click():
+        try:
+            launched.extend(services.experiment_references(experiment=exp))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    clicks = [threading.Thread(target=click) for _ in range(2)]
+    for t in clicks:
+        t.start()
+    for t in clicks:
+        t.join()
+    assert not errors
+    assert sorted(e.name for e in launched) == ["defended · clean reference", "defended · undefended reference"]
+    assert Experiment.objects.count() == 3
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("length", [100, 120])
 def test_reference_runs_of_an_experiment_with_a_long_name_get_names_that_fit(client, provider, length):
@@ -334,6 +377,36 @@ def test_launch_refuses_more_hospitals_than_the_real_training_split_can_give_row
     exp = services.experiment_create(name="12 hospitals", dataset=ds, n_hospitals=12, rounds_=1, seed=0)
     exp.refresh_from_db()
     assert exp.status == "finished", exp.error
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_launch_while_the_broker_is_unreachable_keeps_the_run_queued_and_says_so(client, provider, monkeypatch):
+    """The run is committed before its first task is queued: the provider is told it is saved and
+    waiting (not shown an error page that invites a second, duplicate launch), and it starts when
+    a worker does."""
+    from kombu.exceptions import OperationalError
+
+    from training import tasks
+
+    def broker_down(*args):
+        raise OperationalError("[Errno 111] Connection refused")
+
+    monkeypatch.setattr(tasks.experiment_start, "delay", broker_down)  # the broker is outside the project
+    ds = services.dataset_create_builtin(name="pima")
+    client.force_login(provider)
+    r = client.post(reverse("training:experiment_create"), {
+        "name": "broker down", "dataset": ds.pk, "model_kind": "logreg", "n_hospitals": 3, "rounds": 1, "partition": "iid",
+        "alpha": 0.5, "local_epochs": 1, "learning_rate": 0.01, "batch_size": 32, "seed": 0, "attack": "none",
+        "malicious_fraction": 0, "defense": "none"}, follow=True)
+    assert r.status_code == 200
+    page = html.unescape(r.content.decode())
+    assert "task queue could not be reached" in page and "Connection refused" in page and "launched;" not in page
+    exp = Experiment.objects.get()
+    assert exp.status == "queued" and services.QUEUE_UNREACHABLE in exp.error
+    monkeypatch.undo()
+    services.experiment_start(experiment_id=exp.pk)  # as a worker's start-up takes up queued runs
+    exp.refresh_from_db()
+    assert exp.status == "running" and exp.error == ""
 
 
 @pytest.mark.django_db(transaction=True)
@@ -474,6 +547,24 @@ def test_each_hospital_signs_with_its_own_random_key_stored_encrypted_and_the_se
     from fedcore.signing import verify_signature
 
     assert verify_signature(keys[0].public_pem, rounds.binding(cfg, 2, 0, u.update_hash), bytes.fromhex(u.signature))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stored_update_cut_short_is_rejected_and_the_round_goes_on():
+    ds = services.dataset_create_builtin(name="pima")
+    exp = services.experiment_create(name="cut", dataset=ds, model_kind="logreg", n_hospitals=3, rounds_=2, seed=0,
+                                     encrypted=False, launch=False)
+    services.experiment_start(experiment_id=exp.pk)  # the fanned-out tasks go to the broker, unconsumed
+    for h in range(3):
+        services.round_train_hospital(experiment_id=exp.pk, round_no=1, hospital=h)
+    staged = HospitalUpdate.objects.get(experiment=exp, round_no=1, hospital=1)
+    HospitalUpdate.objects.filter(pk=staged.pk).update(vector=bytes(staged.vector)[:-3])
+    services.round_finish(experiment_id=exp.pk, round_no=1)
+    records = {r.hospital: r for r in UpdateRecord.objects.filter(experiment=exp, round_no=1)}
+    assert not records[1].aggregated and "does not match the hash it was signed with" in records[1].reason
+    assert records[0].aggregated and records[2].aggregated
+    exp.refresh_from_db()
+    assert (exp.status, exp.current_round) == ("running", 2)
 
 
 @pytest.mark.django_db
