@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 
 from .middleware import status_message
 from .models import User
-from .services import PROFILE_FIELDS
+from .services import PROFILE_FIELDS, taken
 
 
 class LoginForm(AuthenticationForm):
@@ -27,9 +27,9 @@ class ProfileForm(forms.ModelForm):
 
     def clean_email(self) -> str:
         email = self.cleaned_data["email"].strip()
-        taken = User.objects.filter(email__iexact=email).exclude(pk=self.instance.pk).exists()
-        if taken:
-            raise ValidationError("An account with this email address already exists.")
+        clash = taken(email=email, exclude_pk=self.instance.pk).get("email")
+        if clash:
+            raise ValidationError(clash)
         return email
 
 
@@ -47,8 +47,9 @@ class RegistrationForm(ProfileForm):
     def clean_username(self) -> str:
         username = self.cleaned_data["username"]
         User.username_validator(username)
-        if User.objects.filter(username__iexact=username).exists():
-            raise ValidationError("This username is taken; choose another.")
+        clash = taken(username=username).get("username")
+        if clash:
+            raise ValidationError(clash)
         return username
 
     def clean(self) -> dict:

@@ -5,11 +5,40 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from .models import AuthorizationEvent, Role, Status, User
 
 PROFILE_FIELDS = ("email", "full_name", "address", "city", "country", "phone", "organisation")
+USERNAME_TAKEN = "This username is taken; choose another."
+EMAIL_TAKEN = "An account with this email address already exists."
+
+
+def taken(*, username: str | None = None, email: str | None = None, exclude_pk: int | None = None) -> dict[str, str]:
+    """Field -> message for a username or email address that another account has in any capitals
+    ("Ann" and "ann" would be two people to an admin, one to a mail server)."""
+    others = User.objects.exclude(pk=exclude_pk)
+    clashes = {}
+    if username and others.filter(username__iexact=username).exists():
+        clashes["username"] = USERNAME_TAKEN
+    if email and others.filter(email__iexact=email).exists():
+        clashes["email"] = EMAIL_TAKEN
+    return clashes
+
+
+def _save_unique(user: User, **save: Any) -> None:
+    """Validate and save ``user``, refusing what :func:`taken` finds. Run inside the caller's
+    transaction: a write transaction on SQLite serialises two at once; elsewhere the unique
+    index refuses the second, and that is the same error."""
+    user.full_clean()
+    clashes = taken(username=user.username, email=user.email, exclude_pk=user.pk)
+    if clashes:
+        raise ValidationError(clashes)
+    try:
+        with transaction.atomic():
+            user.save(**save)
+    except IntegrityError:
+        raise ValidationError(f"{USERNAME_TAKEN} (or the email address is in use)") from None
 
 
 @transaction.atomic
@@ -20,8 +49,7 @@ def user_register(*, username: str, password: str, **profile: Any) -> User:
         raise ValidationError(f"Unknown profile fields: {', '.join(sorted(unknown))}")
     user = User(username=username, role=Role.REMOTE_USER, status=Status.PENDING, is_active=False, **profile)
     user.set_password(password)
-    user.full_clean()
-    user.save()
+    _save_unique(user)
     AuthorizationEvent.objects.create(
         user=user, actor=None, action=AuthorizationEvent.Action.REGISTER, to_status=Status.PENDING
     )
@@ -54,8 +82,7 @@ def user_update_profile(*, user: User, **profile: Any) -> User:
         if field not in PROFILE_FIELDS:
             raise ValidationError(f"'{field}' cannot be edited here.")
         setattr(user, field, value)
-    user.full_clean()
-    user.save(update_fields=list(profile))
+    _save_unique(user, update_fields=list(profile))
     return user
 
 
@@ -74,6 +101,5 @@ def user_create_staff(*, username: str, email: str, password: str, role: str, fu
         is_staff=role == Role.ADMIN,
     )
     user.set_password(password)
-    user.full_clean()
-    user.save()
+    _save_unique(user)
     return user

@@ -59,9 +59,14 @@ def register(request: HttpRequest) -> HttpResponse:
 def profile(request: HttpRequest) -> HttpResponse:
     form = ProfileForm(request.POST or None, instance=request.user, prefix="profile")
     if request.method == "POST" and form.is_valid():
-        services.user_update_profile(user=request.user, **{f: form.cleaned_data[f] for f in form.fields})
-        messages.success(request, "Your profile was saved.")
-        return redirect("accounts:profile")
+        try:
+            services.user_update_profile(user=request.user, **{f: form.cleaned_data[f] for f in form.fields})
+        except ValidationError as exc:
+            request.user.refresh_from_db()  # the page shows the account as stored, beside the form's errors
+            form.add_error(None, exc)
+        else:
+            messages.success(request, "Your profile was saved.")
+            return redirect("accounts:profile")
     return render(request, "accounts/profile.html", {"form": form})
 
 

@@ -107,6 +107,33 @@ def test_bad_registration_input_is_refused_and_nothing_stored(client, make_user,
 
 
 @pytest.mark.django_db
+def test_a_username_or_email_in_other_capitals_is_taken_whichever_way_the_account_is_written(client, make_user):
+    """Two registrations validated at once (each form saw the name free) store one account; the
+    service refuses the second, and so does a profile change to another account's address."""
+    from django.core.exceptions import ValidationError
+
+    from accounts import forms, services
+
+    first = forms.RegistrationForm({**REGISTRATION, "username": "Racer", "email": "racer@example.org"})
+    second = forms.RegistrationForm({**REGISTRATION, "username": "racer", "email": "other@example.org"})
+    assert first.is_valid() and second.is_valid()
+    for form in (first, second):
+        try:
+            services.user_register(username=form.cleaned_data["username"], password=form.cleaned_data["password1"],
+                                   **{f: form.cleaned_data[f] for f in services.PROFILE_FIELDS})
+        except ValidationError as exc:
+            assert exc.message_dict == {"username": [services.USERNAME_TAKEN]}
+    assert User.objects.filter(username__iexact="racer").count() == 1
+    with pytest.raises(ValidationError, match="email address already exists"):
+        services.user_create_staff(username="staff", email="RACER@example.org", password=PASSWORD, role="admin",
+                                   full_name="S")
+    other = make_user(username="other", email="mine@example.org")
+    with pytest.raises(ValidationError, match="email address already exists"):
+        services.user_update_profile(user=other, email="Racer@Example.org")
+    assert User.objects.get(pk=other.pk).email == "mine@example.org"
+
+
+@pytest.mark.django_db
 def test_missing_csrf_token_is_refused_and_nothing_stored():
     from django.test import Client
 
