@@ -218,6 +218,10 @@ def open_from(
 ) -> bytes:
     """Decrypt an envelope from :func:`seal_for`; raise :class:`SigningError` if it was
     tampered with, truncated, sent by someone else, meant for someone else or re-addressed."""
+    if not isinstance(envelope, bytes | bytearray | memoryview) or not isinstance(associated_data, bytes | bytearray | memoryview):
+        raise SigningError(f"an envelope and its associated data are bytes, not {type(envelope).__name__} "
+                           f"and {type(associated_data).__name__}")
+    envelope = bytes(envelope)
     if len(envelope) < _GCM_NONCE + _GCM_TAG:
         raise SigningError("envelope is truncated")
     key = _envelope_key(

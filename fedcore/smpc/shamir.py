@@ -46,6 +46,28 @@ class ShareError(ValueError):
         self.party = self.parties[0] if self.parties else None
 
 
+def _whole(v) -> int | None:
+    if isinstance(v, bool | np.bool_) or not isinstance(v, int | np.integer):
+        return None
+    return int(v)
+
+
+def as_share(share, position: int = 0) -> Share:
+    """``share`` as a pair of Python ints (NumPy integers are accepted and converted); anything
+    else (a float, a string, a pair that is not a pair) is a :class:`ShareError` naming the party
+    by its index when it has one, else by its ``position`` (1-based) among the shares received."""
+    try:
+        i, s = share
+    except (TypeError, ValueError):
+        raise ShareError(f"share {position} is not a pair (index, value)", [position]) from None
+    index, value = _whole(i), _whole(s)
+    if index is None:
+        raise ShareError(f"share {position}'s index {i!r} is not a whole number", [position])
+    if value is None:
+        raise ShareError(f"the share of party {index} holds {type(s).__name__} {s!r}, not a whole number", [index])
+    return index, value
+
+
 def rand_below(rng: np.random.Generator | None, bound: int) -> int:
     """Uniform integer in [0, bound): from ``rng`` for reproducible simulations, else from the
     OS's cryptographic source. 64 extra bits make the modulo bias negligible."""
@@ -86,6 +108,7 @@ def split_secret(
 def reconstruct_secret(shares: Sequence[Share], prime: int = PRIME) -> int:
     """Lagrange interpolation at 0. Given fewer than t shares the result is a wrong value,
     not an error: Shamir shares carry no record of the threshold."""
+    shares = [as_share(sh, k) for k, sh in enumerate(shares, 1)]
     xs = [x for x, _ in shares]
     if not shares or len(set(xs)) != len(xs) or any(x % prime == 0 for x in xs):
         raise ShareError("need at least one share, with distinct non-zero indices")
@@ -157,7 +180,10 @@ def feldman_verify(share: Share, commitments: Sequence[int]) -> bool:
 
 
 def _share_matches(share: Share, commitments: Sequence[int]) -> bool:
-    i, s = share
+    try:
+        i, s = as_share(share)
+    except ShareError:
+        return False
     if not (1 <= i < MODP_Q and 0 <= s < MODP_Q):
         return False
     expected = 1
@@ -177,6 +203,7 @@ def feldman_reconstruct(
     the commitments are the likelier culprit (the dealer), and the message says so.
     """
     check_commitments(commitments, threshold)
+    shares = [as_share(sh, k) for k, sh in enumerate(shares, 1)]
     if len(shares) < len(commitments):
         raise ShareError(f"need {len(commitments)} shares (the threshold), got {len(shares)}")
     bad = [i for i, s in shares if not _share_matches((i, s), commitments)]

@@ -93,6 +93,12 @@ def test_corrupted_envelope_is_rejected(position):
         open_from(ALICE.public_pem, BOB, bytes(env), AD)
 
 
+@pytest.mark.parametrize("envelope, ad", [("x" * 40, AD), (None, AD), (12345, AD), (b"\0" * 40, "exp|round=1")])
+def test_an_envelope_or_associated_data_that_is_not_bytes_is_refused_as_such(envelope, ad):
+    with pytest.raises(SigningError, match="are bytes, not"):
+        open_from(ALICE.public_pem, BOB, envelope, ad)
+
+
 def test_envelope_is_bound_to_parties_direction_and_associated_data():
     env = seal_for(BOB.public_pem, ALICE, b"s", AD)
     with pytest.raises(SigningError, match="failed authentication"):

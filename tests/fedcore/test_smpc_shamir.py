@@ -87,6 +87,23 @@ def test_feldman_names_the_party_with_a_corrupted_share(feldman):
     assert info.value.parties == (1, 3)
 
 
+@pytest.mark.parametrize("bad, named", [((3, 5.5), 3), ((3, "17"), 3), ((3, None), 3), (("3", 17), 3), ((3,), 3),
+                                        (7, 3), ((True, 5), 3)])
+def test_a_malformed_share_is_refused_naming_its_party_and_numpy_integers_are_shares(feldman, bad, named):
+    shares = list(feldman.shares[:3])
+    shares[2] = bad  # the third share received
+    assert not feldman_verify(bad, feldman.commitments)
+    for rebuild in (lambda: feldman_reconstruct(shares, feldman.commitments), lambda: reconstruct_secret(shares, MODP_Q)):
+        with pytest.raises(ShareError) as info:
+            rebuild()
+        assert info.value.party == named, str(info.value)
+    as_numpy = [(np.int64(i), s) for i, s in feldman.shares[:3]]
+    assert feldman_verify(as_numpy[0], feldman.commitments)
+    assert feldman_reconstruct(as_numpy, feldman.commitments) == 987654321
+    small = split_secret(42, 3, 2, np.random.default_rng(0), prime=101)
+    assert reconstruct_secret([(np.int64(i), np.int64(v)) for i, v in small[:2]], 101) == 42
+
+
 def test_feldman_detects_a_wrong_commitment_and_blames_the_dealer(feldman):
     for j in range(3):
         wrong = list(feldman.commitments)
