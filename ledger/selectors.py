@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from django.db.models import QuerySet
 
 from fedcore import chain
 
-from .models import Authority, Block, Entry
+from .models import Authority, Block, ChainHead, Entry
 
 
 def genesis_authorities() -> list[str]:
@@ -31,7 +32,16 @@ def stored_chain() -> list[chain.StoredBlock]:
 
 
 def ledger_verify(*, expected_digest: dict | None = None) -> chain.Report:
-    return chain.verify_chain(stored_chain(), genesis_authorities(), expected_digest=expected_digest)
+    """The whole chain re-verified, and compared with the head row every append updates: blocks
+    deleted from the end leave a chain that is sound as far as it goes, but shorter than its head."""
+    report = chain.verify_chain(stored_chain(), genesis_authorities(), expected_digest=expected_digest)
+    head = ChainHead.objects.filter(id=1).values_list("height", "block_hash").first()
+    if report.intact and head is not None and head != (report.height, report.digest):
+        return dataclasses.replace(
+            report, intact=False, block=report.height + 1,
+            problem=f"the chain ends at height {report.height}, but its head records height {head[0]} "
+                    f"(block hash {head[1][:16]}…): blocks were deleted from the end, or the head was altered")
+    return report
 
 
 def ledger_status(max_age: int = 30) -> dict:
