@@ -83,6 +83,14 @@ def active_detectors() -> QuerySet[Detector]:
     return Detector.objects.filter(active=True).select_related("dataset").order_by("dataset__name")
 
 
+def active_successor(detector_id: str) -> Detector | None:
+    """The active predictor of the dataset whose predictor (an older version, say) has this id."""
+    if not (detector_id.isascii() and detector_id.isdigit() and len(detector_id) < 19):
+        return None
+    dataset = Detector.objects.filter(pk=int(detector_id)).values_list("dataset_id", flat=True).first()
+    return active_detectors().filter(dataset_id=dataset).first() if dataset is not None else None
+
+
 def detector_versions(*, dataset) -> QuerySet[Detector]:
     """Every version of a dataset's predictor, newest first, with how many predictions each made."""
     return (Detector.objects.filter(dataset=dataset).defer("model_blob")

@@ -91,21 +91,30 @@ def detector_activate(request: HttpRequest, pk: int) -> HttpResponse:
 
 # --- remote user: predict -------------------------------------------------------------------
 
-def _chosen_detector(request: HttpRequest, detectors: list[Detector]) -> Detector | None:
+NOT_STORED = "Nothing was stored: check the values and send them again."
+
+
+def _chosen_detector(request: HttpRequest, detectors: list[Detector]) -> tuple[Detector | None, str]:
+    """The predictor asked for, and a note when it has been replaced by a newer version of the
+    same dataset's predictor since the page was loaded (then that one is used, and a form sent
+    for the old one is shown again, not stored)."""
     wanted = request.POST.get("detector") or request.GET.get("detector")
     if wanted:
         found = next((d for d in detectors if str(d.pk) == wanted), None)
-        if found is None:
+        if found is not None:
+            return found, ""
+        successor = selectors.active_successor(wanted)
+        if successor is None:
             raise Http404("No active predictor with this id.")
-        return found
-    return detectors[0] if detectors else None
+        return successor, f"The {successor.dataset.name} predictor was updated to version {successor.version} after this page was loaded."
+    return (detectors[0] if detectors else None), ""
 
 
 @role_required(REMOTE)
 def predict(request: HttpRequest) -> HttpResponse:
     """The form; a stored prediction redirects here with ?prediction=<id>, which shows its result (post/redirect/get)."""
     detectors = list(selectors.active_detectors())
-    detector = _chosen_detector(request, detectors)
+    detector, replaced = _chosen_detector(request, detectors)
     result = None
     if request.method == "GET" and "prediction" in request.GET:
         result = selectors.own_prediction(user=request.user, pk=request.GET["prediction"])
@@ -113,7 +122,12 @@ def predict(request: HttpRequest) -> HttpResponse:
             raise Http404("No such prediction among yours.")
     shown = result.inputs if result and result.detector_id == getattr(detector, "pk", None) else None
     form = PredictForm(detector, request.POST or None, record=shown) if detector else None
-    if request.method == "POST" and form is not None and form.is_valid():
+    if replaced and request.method == "POST":
+        form.is_valid()  # the values are shown again as sent, with their own errors if any
+        form.add_error(None, f"{replaced} {NOT_STORED}")
+    elif replaced:
+        messages.info(request, replaced)
+    elif request.method == "POST" and form is not None and form.is_valid():
         try:
             p = services.prediction_create(user=request.user, detector=detector, values=form.values(),
                                            diagnosis=form.cleaned_data["diagnosis"])
@@ -130,9 +144,11 @@ def predict(request: HttpRequest) -> HttpResponse:
 @require_POST
 def predict_batch(request: HttpRequest) -> HttpResponse:
     detectors = list(selectors.active_detectors())
-    detector = _chosen_detector(request, detectors)
+    detector, replaced = _chosen_detector(request, detectors)
     batch_form = BatchForm(request.POST, request.FILES)
-    if detector is not None and batch_form.is_valid():
+    if replaced:
+        batch_form.add_error(None, f"{replaced} {NOT_STORED}")
+    elif detector is not None and batch_form.is_valid():
         try:
             batch = services.predictions_batch(user=request.user, detector=detector,
                                                content=batch_form.cleaned_data["file"].read())

@@ -80,6 +80,24 @@ def test_an_earlier_version_can_be_made_active_again_from_the_predictors_page(cl
     assert list(selectors.active_detectors()) == [detector]
 
 
+def test_a_form_sent_for_a_predictor_replaced_meanwhile_comes_back_with_its_values_and_stores_nothing(client, remote, detector):
+    client.force_login(remote)
+    second = services.detector_train(dataset=detector.dataset, poison_fraction=0.3, seed=2)  # while the page is open
+    r = client.post(reverse("poisoning:predict"), form_data(detector, "benign", clump_thickness=7))
+    page = html.unescape(r.content.decode())
+    assert r.status_code == 400 and "updated to version 2 after this page was loaded. Nothing was stored" in page
+    assert 'name="value-clump_thickness"' in page and 'value="7' in page and f'value="{second.pk}"' in page
+    rows = [{**record(detector), "class": "benign"}]
+    r = client.post(reverse("poisoning:predict_batch"), {"file": SimpleUploadedFile("r.csv", batch_csv(detector, rows)),
+                                                          "detector": detector.pk})
+    assert r.status_code == 400 and "Nothing was stored" in html.unescape(r.content.decode())
+    assert not Prediction.objects.exists()
+    r = client.get(reverse("poisoning:predict"), {"detector": detector.pk})  # an old link: the current version
+    assert r.status_code == 200 and "updated to version 2" in html.unescape(r.content.decode())
+    assert client.post(reverse("poisoning:predict"), form_data(second, "benign")).status_code == 302
+    assert client.get(reverse("poisoning:predict"), {"detector": "99999"}).status_code == 404
+
+
 def test_remote_user_predicts_one_record_from_the_generated_form(client, remote, detector):
     client.force_login(remote)
     page = client.get(reverse("poisoning:predict"))
@@ -181,6 +199,7 @@ def test_a_damaged_stored_predictor_is_named_on_every_prediction_path_and_nothin
     longer unpickles) is a clear error on the form, the batch page and both APIs."""
     import hashlib
 
+    selectors._load.cache_clear()  # as a process that has not loaded it yet (a loaded model was checked when loaded)
     blob = bytes(detector.model_blob) + b"x"
     if damage == "appended":
         Detector.objects.filter(pk=detector.pk).update(model_blob=blob)
