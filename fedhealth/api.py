@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from fedcore.data import parse_whole_number
+from fedhealth.fields import WHOLE_NUMBER_MESSAGE
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -56,7 +57,7 @@ def query_int(params, name: str, *, required: bool = False) -> int | None:
     try:
         return parse_whole_number(value)
     except ValueError:
-        raise exceptions.ValidationError({name: ["must be a whole number"]}) from None
+        raise exceptions.ValidationError({name: [WHOLE_NUMBER_MESSAGE]}) from None
 
 
 def is_api_request(request: HttpRequest) -> bool:

@@ -13,6 +13,7 @@ from accounts.permissions import PROVIDER, REMOTE, HasRole, has_role
 from fedcore.data import DataError
 from fedhealth.api import error_response
 from fedhealth.csvexport import stream_csv
+from fedhealth.fields import PlainIntegerSerializerField
 from training.models import Experiment
 
 from . import selectors, services
@@ -72,7 +73,7 @@ class FeatureValueField(serializers.Field):
 
 
 class PredictRequest(serializers.Serializer):
-    detector = serializers.IntegerField(help_text="id of an active predictor (GET /api/detectors/)")
+    detector = PlainIntegerSerializerField(help_text="id of an active predictor (GET /api/detectors/)")
     values = serializers.DictField(child=FeatureValueField(allow_null=True),
                                    help_text="every feature of the predictor's dataset: a number inside its plausible range")
     diagnosis = serializers.CharField(help_text="the recorded diagnosis, one of the predictor's classes")
@@ -106,7 +107,7 @@ class PredictionListApi(APIView):
 
 
 class BatchRequest(serializers.Serializer):
-    detector = serializers.IntegerField()
+    detector = PlainIntegerSerializerField()
     file = serializers.FileField(validators=[batch_file_size])
 
 

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from fedcore.data import format_size
+from fedhealth.fields import PlainIntegerField
 from training.forms import FeatureForm
 from training.models import Dataset
 
@@ -15,7 +16,7 @@ class DetectorTrainForm(forms.Form):
     dataset = forms.ModelChoiceField(queryset=Dataset.objects.all(), empty_label=None)
     poison_fraction = forms.FloatField(label="Share of poisoned records", min_value=0.05, max_value=0.45, initial=0.2,
                                        help_text="Half are label flips, half tampered features.")
-    seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=0)
+    seed = PlainIntegerField(min_value=0, max_value=2**31 - 1, initial=0)
 
 
 class PredictForm(FeatureForm):

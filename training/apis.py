@@ -14,6 +14,7 @@ from fedcore.attacks import ATTACKS
 from fedcore.data import DataError, format_size
 from fedcore.rounds import DEFENSES
 from fedhealth.api import error_response
+from fedhealth.fields import PlainIntegerSerializerField
 
 from . import services
 from .models import Dataset, Experiment, Round, value_range
@@ -91,16 +92,16 @@ class LaunchSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=120)
     # a plain integer field: a related field would take 2.9 as dataset 2 and fail on 1e400
     # at most 2^53 - 1, the largest integer a browser's JSON keeps exact (the API docs' example)
-    dataset = serializers.IntegerField(min_value=1, max_value=2**53 - 1, help_text="id of a dataset (GET /api/datasets/)")
+    dataset = PlainIntegerSerializerField(min_value=1, max_value=2**53 - 1, help_text="id of a dataset (GET /api/datasets/)")
     model_kind = serializers.ChoiceField(["mlp", "logreg"], default="mlp")
-    n_hospitals = serializers.IntegerField(**value_range("n_hospitals"), default=10)
-    rounds = serializers.IntegerField(**value_range("rounds"), default=10)
+    n_hospitals = PlainIntegerSerializerField(**value_range("n_hospitals"), default=10)
+    rounds = PlainIntegerSerializerField(**value_range("rounds"), default=10)
     partition = serializers.ChoiceField(["iid", "dirichlet"], default="iid")
     alpha = serializers.FloatField(**value_range("alpha"), default=0.5)
-    local_epochs = serializers.IntegerField(**value_range("local_epochs"), default=2)
+    local_epochs = PlainIntegerSerializerField(**value_range("local_epochs"), default=2)
     learning_rate = serializers.FloatField(**value_range("learning_rate"), default=0.01)
-    batch_size = serializers.IntegerField(**value_range("batch_size"), default=32)
-    seed = serializers.IntegerField(**value_range("seed"), default=0)
+    batch_size = PlainIntegerSerializerField(**value_range("batch_size"), default=32)
+    seed = PlainIntegerSerializerField(**value_range("seed"), default=0)
     attack = serializers.ChoiceField(list(ATTACKS), default="none")
     malicious_fraction = serializers.FloatField(**value_range("malicious_fraction"), default=0.0)
     defense = serializers.ChoiceField(list(DEFENSES), default="verification")

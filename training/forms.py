@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from fedcore.attacks import ATTACKS
 from fedcore.data import DataError, feature_value, format_size, plausible_range
 from fedcore.rounds import DEFENSES
+from fedhealth.fields import PlainIntegerField
 
 from .models import Dataset, value_range
 from .templatetags.fh_format import attack_label
@@ -66,24 +67,24 @@ class UploadForm(forms.Form):
 
 class SyntheticForm(forms.Form):
     name = forms.CharField(max_length=120)
-    n_rows = forms.IntegerField(label="Rows", min_value=20, max_value=1_000_000, initial=20_000)
+    n_rows = PlainIntegerField(label="Rows", min_value=20, max_value=1_000_000, initial=20_000)
     positive_fraction = forms.FloatField(label="Share of positive records", min_value=0.05, max_value=0.95, initial=0.3)
-    seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=0)
+    seed = PlainIntegerField(min_value=0, max_value=2**31 - 1, initial=0)
 
 
 class ExperimentForm(forms.Form):
     name = forms.CharField(max_length=120)
     dataset = forms.ModelChoiceField(queryset=Dataset.objects.all())
     model_kind = forms.ChoiceField(label="Model", choices=[("mlp", "MLP (64-32, ReLU, Adam)"), ("logreg", "Logistic regression")])
-    n_hospitals = forms.IntegerField(label="Hospitals", **value_range("n_hospitals"), initial=10)
-    rounds = forms.IntegerField(**value_range("rounds"), initial=10)
+    n_hospitals = PlainIntegerField(label="Hospitals", **value_range("n_hospitals"), initial=10)
+    rounds = PlainIntegerField(**value_range("rounds"), initial=10)
     partition = forms.ChoiceField(choices=[("iid", "IID"), ("dirichlet", "Non-IID (Dirichlet)")])
     alpha = forms.FloatField(label="Dirichlet alpha", **value_range("alpha"), initial=0.5,
                              help_text="Smaller = more skewed class mixes (non-IID only).")
-    local_epochs = forms.IntegerField(**value_range("local_epochs"), initial=2)
+    local_epochs = PlainIntegerField(**value_range("local_epochs"), initial=2)
     learning_rate = forms.FloatField(**value_range("learning_rate"), initial=0.01)
-    batch_size = forms.IntegerField(**value_range("batch_size"), initial=32)
-    seed = forms.IntegerField(**value_range("seed"), initial=0)
+    batch_size = PlainIntegerField(**value_range("batch_size"), initial=32)
+    seed = PlainIntegerField(**value_range("seed"), initial=0)
     attack = forms.ChoiceField(choices=[(k, attack_label(k)) for k in ATTACKS],
                                help_text="What malicious hospitals do.")
     malicious_fraction = forms.FloatField(label="Malicious fraction", **value_range("malicious_fraction"), initial=0.3)

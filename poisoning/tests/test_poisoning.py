@@ -536,3 +536,22 @@ def test_the_updates_table_pages_filters_and_downloads_every_update(client, prov
     # the API takes the same filters
     api = client.get(reverse("api_poisoning_updates", args=[exp.pk]), {"round": 3, "truth": "honest"}).json()
     assert api["count"] == 30 - len(malicious) and {r["round_no"] for r in api["results"]} == {3}
+
+
+def test_a_predictor_id_and_a_training_seed_are_whole_numbers_in_plain_ascii_digits_only(client, remote):
+    from poisoning.forms import DetectorTrainForm
+
+    ds = training.dataset_create_builtin(name="biopsy")
+    good = {"dataset": ds.pk, "poison_fraction": 0.2, "seed": "3"}
+    assert DetectorTrainForm(good).is_valid()
+    for typed in ("1_0", "\u0661\u0660", "3.0"):
+        form = DetectorTrainForm({**good, "seed": typed})
+        assert not form.is_valid() and "Must be a whole number" in form.errors["seed"][0], typed
+    client.force_login(remote)
+    for sent in ("1_0", "\u0661", True):
+        r = client.post(reverse("api_poisoning_predictions"), {"detector": sent, "values": {}, "diagnosis": "benign"},
+                        content_type="application/json")
+        assert r.status_code == 400 and r.json()["error"]["fields"] == {"detector": ["must be a whole number"]}, sent
+        r = client.post(reverse("api_poisoning_batch"), {"detector": sent, "file": SimpleUploadedFile("r.csv", b"a\n1\n")})
+        assert r.status_code == 400 and r.json()["error"]["fields"] == {"detector": ["must be a whole number"]}, sent
+    assert not Prediction.objects.exists()

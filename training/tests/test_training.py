@@ -334,9 +334,9 @@ def test_api_launches_an_experiment_with_the_settings_asked_for_and_refuses_bad_
                ({"attack": "magic"}, "attack", "not a valid choice"),
                ({"defense": "magic"}, "defense", "not a valid choice"),
                ({"dataset": 999}, "dataset", "there is no dataset with id 999"),
-               ({"dataset": ds.pk + 0.9}, "dataset", "valid integer"),  # not read as the dataset below it
+               ({"dataset": ds.pk + 0.9}, "dataset", "must be a whole number"),  # not read as the dataset below it
                ({"dataset": 10**30}, "dataset", "less than or equal to"),
-               ({"dataset": "abc"}, "dataset", "valid integer"),
+               ({"dataset": "abc"}, "dataset", "must be a whole number"),
                ({"rounds": 0}, "rounds", "greater than or equal to 1")]
     for change, field, message in refused:
         r = client.post(url, {**launch, **change}, content_type="application/json")
@@ -647,3 +647,53 @@ def test_the_api_refuses_a_dataset_id_past_what_a_browser_keeps_exact(client, pr
     r = client.post(reverse("api_training_experiments"), {"name": "x", "dataset": 2**53}, content_type="application/json")
     assert r.status_code == 400 and "dataset" in r.json()["error"]["fields"]
     assert not Experiment.objects.exists()
+
+
+LAUNCH_FORM = {"name": "plain", "model_kind": "logreg", "n_hospitals": "4", "rounds": "2", "partition": "iid",
+               "alpha": 0.5, "local_epochs": "1", "learning_rate": 0.01, "batch_size": "32", "seed": "0",
+               "attack": "none", "malicious_fraction": 0, "defense": "none"}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("field", ["n_hospitals", "rounds", "local_epochs", "batch_size", "seed"])
+@pytest.mark.parametrize("typed", ["\u0661\u0660", "1_0", "10.0", "\uff11\uff10"])  # Arabic-Indic and full-width 10
+def test_the_launch_page_takes_whole_numbers_in_plain_ascii_digits_only(client, provider, field, typed):
+    client.force_login(provider)
+    ds = services.dataset_create_builtin(name="pima")
+    r = client.post(reverse("training:experiment_create"), {**LAUNCH_FORM, "dataset": ds.pk, field: typed})
+    assert r.status_code == 200 and "Must be a whole number, written with the digits 0-9" in r.content.decode()
+    assert not Experiment.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_synthetic_dataset_form_takes_whole_numbers_in_plain_ascii_digits_only(client, provider):
+    from training.forms import SyntheticForm
+
+    good = {"name": "s", "n_rows": " 200 ", "positive_fraction": 0.3, "seed": "+7"}
+    form = SyntheticForm(good)
+    assert form.is_valid() and (form.cleaned_data["n_rows"], form.cleaned_data["seed"]) == (200, 7)
+    for field, typed in [("n_rows", "2_000"), ("n_rows", "\u0662\u0660\u0660"), ("seed", "1_0")]:
+        form = SyntheticForm({**good, field: typed})
+        assert not form.is_valid() and "Must be a whole number" in form.errors[field][0], (field, typed)
+    assert "greater than or equal to 20" in SyntheticForm({**good, "n_rows": "19"}).errors["n_rows"][0]
+    client.force_login(provider)
+    r = client.post(reverse("training:dataset_synthetic"), {**good, "n_rows": "\u0662\u0660\u0660"})
+    assert r.status_code == 200 and not Dataset.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_api_takes_whole_numbers_as_json_integers_or_plain_ascii_digits_only(client, provider):
+    ds = services.dataset_create_builtin(name="pima")
+    client.force_login(provider)
+    url = reverse("api_training_experiments")
+    launch = {"name": "api plain", "dataset": ds.pk, "model_kind": "logreg", "n_hospitals": 4, "rounds": 2,
+              "defense": "none"}
+    for field in ("n_hospitals", "rounds", "local_epochs", "batch_size", "seed", "dataset"):
+        for sent in ("1_0", "\u0661\u0660", True, 10.0, "10.0", None):
+            r = client.post(url, {**launch, field: sent}, content_type="application/json")
+            assert r.status_code == 400, (field, sent, r.status_code)
+            assert r.json()["error"]["fields"][field] == (
+                ["This field may not be null."] if sent is None else ["must be a whole number"]), (field, sent)
+    assert not Experiment.objects.exists()
+    r = client.post(url, {**launch, "n_hospitals": "5", "seed": " 12 "}, content_type="application/json")
+    assert r.status_code == 201 and (Experiment.objects.get().n_hospitals, Experiment.objects.get().seed) == (5, 12)
