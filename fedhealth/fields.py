@@ -46,3 +46,13 @@ class PlainIntegerSerializerField(serializers.IntegerField):
             return parse_whole_number(data)
         except ValueError:
             self.fail("invalid")
+
+
+def whole_number_argument(text: str) -> int:
+    """A management command's whole-number option (argparse ``type=``), read like the fields above."""
+    import argparse
+
+    try:
+        return parse_whole_number(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} {WHOLE_NUMBER_MESSAGE} (digits 0-9)") from None

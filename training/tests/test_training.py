@@ -697,3 +697,19 @@ def test_the_api_takes_whole_numbers_as_json_integers_or_plain_ascii_digits_only
     assert not Experiment.objects.exists()
     r = client.post(url, {**launch, "n_hospitals": "5", "seed": " 12 "}, content_type="application/json")
     assert r.status_code == 201 and (Experiment.objects.get().n_hospitals, Experiment.objects.get().seed) == (5, 12)
+
+
+@pytest.mark.django_db
+def test_the_shell_commands_take_whole_numbers_in_plain_ascii_digits_only():
+    from django.core.management import CommandError, call_command
+
+    ds = services.dataset_create_builtin(name="pima")
+    for command, option in (("run_experiment", "--hospitals"), ("run_experiment", "--seed"),
+                            ("train_detectors", "--seed"), ("ledger_init", "--authorities")):
+        for typed in ("1_0", "\u0661\u0660"):
+            with pytest.raises(CommandError, match="must be a whole number"):
+                call_command(command, option, typed)
+    arabic_indic = "".join(chr(0x660 + int(d)) for d in str(ds.pk))  # a name, not the dataset's id
+    with pytest.raises(CommandError, match=f"no dataset '{arabic_indic}'"):
+        call_command("run_experiment", "--dataset", arabic_indic, "--eager")
+    assert not Experiment.objects.exists()

@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand
 
+from fedhealth.fields import whole_number_argument
 from ledger.services import ledger_init
 
 
@@ -7,7 +8,7 @@ class Command(BaseCommand):
     help = "Create the ledger's genesis authorities (idempotent)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--authorities", type=int, default=None)
+        parser.add_argument("--authorities", type=whole_number_argument, default=None)
 
     def handle(self, *args, authorities=None, **options):
         auths = ledger_init(authorities=authorities)

@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from fedhealth.fields import whole_number_argument
 from poisoning import services
 from poisoning.models import Detector
 from training.models import Dataset
@@ -11,7 +12,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--dataset", action="append", help="dataset name (repeatable); default: every dataset")
         parser.add_argument("--fraction", type=float, default=0.2, help="share of poisoned records (0.05-0.45)")
-        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--seed", type=whole_number_argument, default=0)
         parser.add_argument("--force", action="store_true", help="train a new version even if one is active")
 
     def handle(self, *args, **opts):

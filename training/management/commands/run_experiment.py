@@ -7,7 +7,9 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from fedcore.attacks import ATTACKS
+from fedcore.data import parse_whole_number
 from fedcore.rounds import DEFENSES
+from fedhealth.fields import whole_number_argument
 from training import services
 from training.models import Dataset, Experiment
 
@@ -19,14 +21,14 @@ class Command(BaseCommand):
         p.add_argument("--dataset", default="Breast cancer (WDBC)", help="dataset name or id")
         p.add_argument("--name", default="")
         p.add_argument("--model", choices=["mlp", "logreg"], default="mlp")
-        p.add_argument("--hospitals", type=int, default=10)
-        p.add_argument("--rounds", type=int, default=10)
+        p.add_argument("--hospitals", type=whole_number_argument, default=10)
+        p.add_argument("--rounds", type=whole_number_argument, default=10)
         p.add_argument("--partition", choices=["iid", "dirichlet"], default="iid")
         p.add_argument("--alpha", type=float, default=0.5)
-        p.add_argument("--epochs", type=int, default=2)
+        p.add_argument("--epochs", type=whole_number_argument, default=2)
         p.add_argument("--lr", type=float, default=0.01)
-        p.add_argument("--batch-size", type=int, default=32)
-        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--batch-size", type=whole_number_argument, default=32)
+        p.add_argument("--seed", type=whole_number_argument, default=0)
         p.add_argument("--attack", choices=list(ATTACKS), default="none")
         p.add_argument("--fraction", type=float, default=0.3)
         p.add_argument("--defense", choices=list(DEFENSES), default="verification")
@@ -35,7 +37,10 @@ class Command(BaseCommand):
         p.add_argument("--timeout", type=float, default=3600)
 
     def handle(self, *args, **o):
-        ds = Dataset.objects.filter(pk=int(o["dataset"])).first() if o["dataset"].isdigit() else Dataset.objects.filter(name=o["dataset"]).first()
+        try:  # an id in plain digits ("١" is a name, as str.isdigit would not say)
+            ds = Dataset.objects.filter(pk=parse_whole_number(o["dataset"])).first()
+        except ValueError:
+            ds = Dataset.objects.filter(name=o["dataset"]).first()
         if ds is None:
             raise CommandError(f"no dataset {o['dataset']!r}; run load_demo_data or see the datasets page")
         if o["eager"]:
