@@ -279,6 +279,8 @@ NUMERIC_SHARE = 0.8  # a column where at least this share of the values are numb
 MISSING = {"", "na", "n/a", "nan", "null", "none", "?", "-"}
 # Features are standardised (squared deviations): beyond this a column's spread overflows.
 MAX_ABS_VALUE = 1e150
+MAX_COLUMNS = 1_000  # an upload's columns, target included: refused at the header, before any row is read
+MAX_COLUMN_NAME_LENGTH = 120  # characters of a column's name, as long as the target column a dataset stores
 
 
 def csv_text(data: bytes) -> str:
@@ -323,6 +325,15 @@ def csv_rows(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
         yield reader.line_num, cells
 
 
+def check_column_names(header: list[str]) -> None:
+    """Refuse a header (row 1) with a column name longer than MAX_COLUMN_NAME_LENGTH, naming the
+    column by its number (the name itself is too long to show)."""
+    for j, name in enumerate(header):
+        if len(name) > MAX_COLUMN_NAME_LENGTH:
+            raise DataError(f"the name of column {j + 1} ('{name[:30]}…') has {len(name):,} characters; "
+                            f"at most {MAX_COLUMN_NAME_LENGTH} are allowed", row=1)
+
+
 def read_csv_upload(data: bytes, target_column: str, *, max_bytes: int = 20_000_000, max_rows: int = 1_000_000) -> Table:
     """Parse and validate an uploaded CSV; raise DataError naming the row and column at fault.
 
@@ -330,6 +341,8 @@ def read_csv_upload(data: bytes, target_column: str, *, max_bytes: int = 20_000_
     a text in it is an error); a text column with at most 30 distinct values is one-hot encoded (``column=value``); missing cells (empty, NA, ?, ...) are imputed with the
     column median when at most 20% of a column is missing. The target may be text or numbers;
     its classes are sorted, and for two classes the second in sorted order is the positive one.
+    A header with more than MAX_COLUMNS columns, or a column name longer than
+    MAX_COLUMN_NAME_LENGTH characters, is refused before any row is read.
     """
     if not data:
         raise DataError("the file is empty")
@@ -337,12 +350,17 @@ def read_csv_upload(data: bytes, target_column: str, *, max_bytes: int = 20_000_
         raise DataError(f"the file is larger than allowed; the limit is {format_size(max_bytes)}")
     text = csv_text(data)
     delimiter = csv_delimiter(text)
-    rows = [cells for _, cells in csv_rows(text, delimiter)]
+    records = csv_rows(text, delimiter)
+    first = next(records, None)
+    if first is None or not any(c.strip() for c in first[1]):
+        raise DataError("the file has no header row (its first line is blank)" if first else "the file has no header row")
+    header = [h.strip() for h in first[1]]
+    if len(header) > MAX_COLUMNS:  # before any row is read: each cell costs time and memory
+        raise DataError(f"the header has {len(header):,} columns; the limit is {MAX_COLUMNS:,}", row=1)
+    check_column_names(header)
+    rows = [header, *(cells for _, cells in records)]
     while rows and not any(c.strip() for c in rows[-1]):
         rows.pop()
-    if not rows:
-        raise DataError("the file has no header row")
-    header = [h.strip() for h in rows[0]]
     for j, name in enumerate(header):
         if not name:
             raise DataError(f"the header of column {j + 1} is empty; every column needs a name", row=1)

@@ -41,6 +41,7 @@ from .data import (
     Column,
     DataError,
     Table,
+    check_column_names,
     class_label,
     csv_delimiter,
     csv_rows,
@@ -351,7 +352,7 @@ def read_records_csv(data: bytes, features: list[Column], target_name: str, clas
 
     Each value is checked by data.feature_value against its feature's observed range; raises
     DataError naming the row (header = row 1) and column at fault; a column read twice in the
-    header is refused. Other columns (a patient id, notes) are not read, only kept as written
+    header is refused, as is a column name longer than data.MAX_COLUMN_NAME_LENGTH. Other columns (a patient id, notes) are not read, only kept as written
     (``uploaded``) so that the results can go back beside them; nothing is guessed or imputed.
     """
     feature_names = [c.name for c in features]
@@ -361,6 +362,7 @@ def read_records_csv(data: bytes, features: list[Column], target_name: str, clas
     delimiter = csv_delimiter(text)
     reader = csv_rows(text, delimiter)
     header = [h.strip() for h in next(reader, (1, []))[1]]
+    check_column_names(header)
     needed = [*feature_names, target_name]
     missing = [c for c in needed if c not in header]
     if missing:

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import PROVIDER, HasRole
 from fedcore.attacks import ATTACKS
-from fedcore.data import DataError, format_size
+from fedcore.data import MAX_COLUMN_NAME_LENGTH, DataError, format_size
 from fedcore.rounds import DEFENSES
 from fedhealth.api import error_response
 from fedhealth.fields import PlainIntegerSerializerField
@@ -44,7 +44,7 @@ class DatasetDetailApi(generics.RetrieveAPIView):
 class DatasetUploadSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=120)
     file = serializers.FileField()
-    target_column = serializers.CharField(max_length=120)
+    target_column = serializers.CharField(max_length=MAX_COLUMN_NAME_LENGTH)
 
 
 def _validation_response(exc: Exception) -> Response:

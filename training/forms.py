@@ -5,7 +5,14 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from fedcore.attacks import ATTACKS
-from fedcore.data import DataError, feature_value, format_size, plausible_range
+from fedcore.data import (
+    MAX_COLUMN_NAME_LENGTH,
+    MAX_COLUMNS,
+    DataError,
+    feature_value,
+    format_size,
+    plausible_range,
+)
 from fedcore.rounds import DEFENSES
 from fedhealth.fields import PlainIntegerField
 
@@ -60,9 +67,11 @@ class FeatureForm(forms.Form):
 
 class UploadForm(forms.Form):
     name = forms.CharField(max_length=120)
-    file = forms.FileField(help_text="CSV (comma, semicolon or tab), UTF-8, header row, "
+    file = forms.FileField(help_text=f"CSV (comma, semicolon or tab), UTF-8, header row; up to {MAX_COLUMNS:,} columns "
+                                     f"with names of at most {MAX_COLUMN_NAME_LENGTH} characters; "
                                      f"at most {format_size(settings.DATASET_UPLOAD_MAX_BYTES)}.")
-    target_column = forms.CharField(max_length=120, help_text="The column holding the class label (e.g. diagnosis).")
+    target_column = forms.CharField(max_length=MAX_COLUMN_NAME_LENGTH,
+                                    help_text="The column holding the class label (e.g. diagnosis).")
 
 
 class SyntheticForm(forms.Form):

@@ -3,6 +3,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from fedcore import rounds
+from fedcore.data import MAX_COLUMN_NAME_LENGTH
 
 # The ranges of an experiment's settings, in one place: the model's validators (so that
 # experiment_create refuses what is outside them, whoever calls it), the form and the API.
@@ -36,7 +37,7 @@ class Dataset(models.Model):
     params = models.JSONField(default=dict, blank=True)
     content = models.BinaryField(null=True, blank=True, help_text="gzip-compressed CSV of an upload")
     content_sha256 = models.CharField(max_length=64, blank=True)
-    target_column = models.CharField(max_length=120)
+    target_column = models.CharField(max_length=MAX_COLUMN_NAME_LENGTH)
     n_rows = models.PositiveIntegerField()
     n_features = models.PositiveIntegerField()
     feature_names = models.JSONField(default=list)

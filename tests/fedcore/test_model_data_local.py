@@ -244,3 +244,31 @@ def test_accuracy_and_loss_are_evaluates_own_two_scores(spec):
 def test_an_upload_with_too_few_rows_says_how_many_it_has(body, words):
     with pytest.raises(data.DataError, match=f"the file has {words} at least {data.MIN_ROWS} are needed"):
         data.read_csv_upload(b"a,y\n" + body, "y")
+
+
+def _wide(n_columns: int, n_rows: int, name_length: int = 4) -> bytes:
+    header = [f"c{j:0{name_length - 1}d}" for j in range(n_columns - 1)] + ["y"]
+    rows = [",".join([*(str((i * 7 + j) % 11) for j in range(n_columns - 1)), str(i % 2)]) for i in range(n_rows)]
+    return ("\n".join([",".join(header), *rows]) + "\n").encode()
+
+
+def test_an_upload_with_more_columns_than_the_limit_is_refused_at_its_header():
+    assert data.MAX_COLUMNS == 1_000
+    t = data.read_csv_upload(_wide(data.MAX_COLUMNS, data.MIN_ROWS), "y")
+    assert t.X.shape == (data.MIN_ROWS, data.MAX_COLUMNS - 1)
+    # refused at the header, before the rows: three rows would be too few, a ragged row a misfit
+    with pytest.raises(data.DataError, match=r"^row 1: the header has 1,001 columns; the limit is 1,000$"):
+        data.read_csv_upload(_wide(data.MAX_COLUMNS + 1, 3) + b"1,2\n", "y")
+    with pytest.raises(data.DataError, match="the header has 300,000 columns; the limit is 1,000"):
+        data.read_csv_upload(_wide(300_000, 3), "y")
+
+
+def test_an_upload_with_a_column_name_longer_than_the_limit_is_refused_naming_the_column_number():
+    limit = data.MAX_COLUMN_NAME_LENGTH
+    fits = data.read_csv_upload(GOOD.replace("glucose", "g" * limit, 1).encode(), "outcome")
+    assert fits.feature_names[1] == "g" * limit
+    long = GOOD.replace("glucose", "g" * (limit + 1), 1).encode()
+    with pytest.raises(data.DataError, match=rf"^row 1: the name of column 2 \('g{{30}}…'\) has {limit + 1} characters; "
+                                             rf"at most {limit} are allowed$"):
+        data.read_csv_upload(long, "outcome")
+

@@ -205,3 +205,13 @@ def test_observed_ranges_come_from_the_training_rows_only():
     np.testing.assert_array_equal(feats.high, table.X[idx_train].max(axis=0))
     benign_test = idx_test[~ps.poisoned[idx_test]]
     assert (feats.out_of_range(table.X[benign_test]).max(axis=1) > 0).any()
+
+
+def test_a_batch_header_with_a_column_name_longer_than_an_upload_takes_is_refused():
+    columns = [data.Column("glu", 56, 199)]
+    limit = data.MAX_COLUMN_NAME_LENGTH
+    ok = read_records_csv(f"glu,outcome,{'n' * limit}\n100,1,x\n".encode(), columns, "outcome", ["0", "1"])
+    assert ok.uploaded == [[["glu", "100"], ["outcome", "1"], ["n" * limit, "x"]]]
+    with pytest.raises(DataError, match=rf"^row 1: the name of column 3 \('n{{30}}…'\) has {limit + 1} characters"):
+        read_records_csv(f"glu,outcome,{'n' * (limit + 1)}\n100,1,x\n".encode(), columns, "outcome", ["0", "1"])
+

@@ -713,3 +713,17 @@ def test_the_shell_commands_take_whole_numbers_in_plain_ascii_digits_only():
     with pytest.raises(CommandError, match=f"no dataset '{arabic_indic}'"):
         call_command("run_experiment", "--dataset", arabic_indic, "--eager")
     assert not Experiment.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_upload_page_states_the_column_limits_and_refuses_a_file_past_them_storing_nothing(client, provider):
+    client.force_login(provider)
+    url = reverse("training:dataset_upload")
+    assert "up to 1,000 columns with names of at most 120 characters;" in client.get(url).content.decode()
+    wide = (",".join(f"c{j}" for j in range(1_200)) + ",diagnosis\n" + "1," * 1_200 + "a\n").encode()
+    page = client.post(url, {"name": "Wide", "target_column": "diagnosis", "file": SimpleUploadedFile("w.csv", wide)})
+    assert "the header has 1,201 columns; the limit is 1,000" in page.content.decode()
+    api = client.post(reverse("api_training_dataset_upload"),
+                      {"name": "Wide", "target_column": "diagnosis", "file": SimpleUploadedFile("w.csv", wide)})
+    assert api.status_code == 400 and "the header has 1,201 columns" in api.json()["error"]["message"]
+    assert not Dataset.objects.exists()
