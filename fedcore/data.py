@@ -309,19 +309,48 @@ def csv_delimiter(text: str) -> str:
         return delimiter
 
 
+class _Lines:
+    """The lines of a text for csv.reader, noting when the reader asked for one past the last."""
+
+    def __init__(self, text: str) -> None:
+        self._lines = iter(io.StringIO(text))
+        self.exhausted = False
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        try:
+            return next(self._lines)
+        except StopIteration:
+            self.exhausted = True
+            raise
+
+
 def csv_rows(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
     """(line number, cells) of each record; a record the csv module cannot read is a DataError
-    naming its line, not an exception from deep inside the parser."""
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    naming its line, not an exception from deep inside the parser. A quote that is never closed
+    is one too, named by the line its record starts on: the csv module would read the rest of
+    the file into that one cell."""
+    lines = _Lines(text)
+    reader = csv.reader(lines, delimiter=delimiter)
     while True:
+        start = reader.line_num + 1
         try:
             cells = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
-            limit = csv.field_size_limit()
-            why = f"a cell is longer than {limit:,} characters" if "field limit" in str(exc) else f"not readable as CSV ({exc})"
-            raise DataError(why, row=reader.line_num) from None
+            if "field limit" in str(exc):
+                limit = csv.field_size_limit()
+                spans = reader.line_num > start  # a quoted cell over several lines
+                why = f"a cell is longer than {limit:,} characters" + (" (is a quote never closed?)" if spans else "")
+                raise DataError(why, row=start) from None
+            raise DataError(f"not readable as CSV ({exc})", row=reader.line_num) from None
+        # the reader only reads past the last line inside a quoted cell: its quote is never closed
+        if lines.exhausted and cells:
+            raise DataError(f"a quote is never closed (in column {len(cells)}, so the rest of the file "
+                            "would be one cell); close it or remove it", row=start)
         yield reader.line_num, cells
 
 

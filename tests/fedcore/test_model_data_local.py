@@ -272,3 +272,18 @@ def test_an_upload_with_a_column_name_longer_than_the_limit_is_refused_naming_th
                                              rf"at most {limit} are allowed$"):
         data.read_csv_upload(long, "outcome")
 
+
+def test_an_unterminated_quote_names_the_row_it_opens_on():
+    rows = "".join(f"{i},{i % 5},{i % 2}\n" for i in range(25))
+    content = ("a,b,y\n" + rows[:18] + '4,"4,0\n' + rows).encode()  # row 5 opens a quote nothing closes
+    with pytest.raises(data.DataError, match=r"^row 5: a quote is never closed \(in column 2"):
+        data.read_csv_upload(content, "y")
+    # a quoted cell over several lines that is closed is read as one cell
+    closed = ("a,b,y\n" + rows[:18] + '4,"4\n0",0\n' + rows).encode()
+    with pytest.raises(data.DataError, match="row 5 / column 'b': '4\n0' is not a number"):
+        data.read_csv_upload(closed, "y")
+    assert [cells for _, cells in data.csv_rows('a,b\n1,"x\ny"\n2,3', ",")] == [["a", "b"], ["1", "x\ny"], ["2", "3"]]
+    # an open quote in a file too long for one cell
+    huge = ("a,b,y\n" + rows[:18] + '4,"4,0\n' + rows * 6000).encode()
+    with pytest.raises(data.DataError, match=r"^row 5: a cell is longer than 131,072 characters \(is a quote never closed\?\)"):
+        data.read_csv_upload(huge, "y")

@@ -215,3 +215,8 @@ def test_a_batch_header_with_a_column_name_longer_than_an_upload_takes_is_refuse
     with pytest.raises(DataError, match=rf"^row 1: the name of column 3 \('n{{30}}…'\) has {limit + 1} characters"):
         read_records_csv(f"glu,outcome,{'n' * (limit + 1)}\n100,1,x\n".encode(), columns, "outcome", ["0", "1"])
 
+
+def test_a_batch_with_an_unterminated_quote_names_the_row_it_opens_on():
+    columns = [data.Column("glu", 56, 199)]
+    with pytest.raises(DataError, match=r"^row 3: a quote is never closed"):
+        read_records_csv(b'glu,outcome,note\n100,1,x\n90,0,"open\n95,1,y\n', columns, "outcome", ["0", "1"])
