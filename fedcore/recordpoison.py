@@ -352,8 +352,9 @@ def read_records_csv(data: bytes, features: list[Column], target_name: str, clas
 
     Each value is checked by data.feature_value against its feature's observed range; raises
     DataError naming the row (header = row 1) and column at fault; a column read twice in the
-    header is refused, as is a column name longer than data.MAX_COLUMN_NAME_LENGTH. Other columns (a patient id, notes) are not read, only kept as written
-    (``uploaded``) so that the results can go back beside them; nothing is guessed or imputed.
+    header is refused, as are a column name longer than data.MAX_COLUMN_NAME_LENGTH and a
+    non-blank row whose cell count is not the header's. Other columns (a patient id, notes) are
+    not read, only kept as written (``uploaded``) so that the results can go back beside them; nothing is guessed or imputed.
     """
     feature_names = [c.name for c in features]
     if not data:
@@ -379,7 +380,7 @@ def read_records_csv(data: bytes, features: list[Column], target_name: str, clas
             continue
         if len(X) >= max_rows:
             raise DataError(f"more than {max_rows:,} records; split the file", row=rowno)
-        if len(cells) < len(header):
+        if len(cells) != len(header):  # an extra cell would be dropped unseen, a missing one is misread
             raise DataError(f"{len(cells)} cells where the header has {len(header)}", row=rowno)
         values = []
         for col in features:
@@ -395,7 +396,7 @@ def read_records_csv(data: bytes, features: list[Column], target_name: str, clas
         X.append(values)
         diagnosis.append(k)
         rows.append({**{n: v for n, v in zip(feature_names, values, strict=True)}, target_name: class_names[k]})
-        uploaded.append([[name, cell] for name, cell in zip(header, cells, strict=False)])
+        uploaded.append([[name, cell] for name, cell in zip(header, cells, strict=True)])
     if not X:
         raise DataError("the file has a header but no records", row=2)
     return RecordBatch(np.asarray(X, dtype=np.float64), np.asarray(diagnosis, dtype=np.int64), rows, uploaded)

@@ -220,3 +220,12 @@ def test_a_batch_with_an_unterminated_quote_names_the_row_it_opens_on():
     columns = [data.Column("glu", 56, 199)]
     with pytest.raises(DataError, match=r"^row 3: a quote is never closed"):
         read_records_csv(b'glu,outcome,note\n100,1,x\n90,0,"open\n95,1,y\n', columns, "outcome", ["0", "1"])
+
+
+def test_a_batch_row_with_more_or_fewer_cells_than_the_header_is_refused_naming_the_row():
+    columns = [data.Column("glu", 56, 199)]
+    for row in (b"90,0,x,extra", b"90,0", b"90,0,x,"):
+        with pytest.raises(DataError, match=r"^row 3: \d cells where the header has 3$"):
+            read_records_csv(b"glu,outcome,note\n100,1,x\n" + row + b"\n", columns, "outcome", ["0", "1"])
+    ok = read_records_csv(b"glu,outcome,note\n100,1,x\n\n90,0,\n", columns, "outcome", ["0", "1"])  # a blank row is skipped
+    assert ok.uploaded == [[["glu", "100"], ["outcome", "1"], ["note", "x"]], [["glu", "90"], ["outcome", "0"], ["note", ""]]]
