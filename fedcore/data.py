@@ -370,8 +370,9 @@ def read_csv_upload(data: bytes, target_column: str, *, max_bytes: int = 20_000_
     a text in it is an error); a text column with at most 30 distinct values is one-hot encoded (``column=value``); missing cells (empty, NA, ?, ...) are imputed with the
     column median when at most 20% of a column is missing. The target may be text or numbers;
     its classes are sorted, and for two classes the second in sorted order is the positive one.
-    A header with more than MAX_COLUMNS columns, or a column name longer than
-    MAX_COLUMN_NAME_LENGTH characters, is refused before any row is read.
+    A comma is a decimal point in a semicolon file, and in a tab file's column that is numeric
+    once its commas are read so. A header with more than MAX_COLUMNS columns, or a column name
+    longer than MAX_COLUMN_NAME_LENGTH characters, is refused before any row is read.
     """
     if not data:
         raise DataError("the file is empty")
@@ -430,17 +431,15 @@ def read_csv_upload(data: bytes, target_column: str, *, max_bytes: int = 20_000_
         missing = np.array([c.lower() in MISSING for c in cells])
         if missing.mean() > MAX_MISSING_FRACTION:
             raise DataError(f"{missing.mean():.0%} of the values are missing (at most {MAX_MISSING_FRACTION:.0%} allowed)", column=name)
-        values = np.full(len(cells), np.nan)
-        bad_rows = []
-        for i, c in enumerate(cells):
-            if missing[i]:
-                continue
-            try:
-                values[i] = parse_number(c, decimal_comma=delimiter == ";")
-            except ValueError:
-                bad_rows.append(i)
         present = int((~missing).sum())
-        if bad_rows and present - len(bad_rows) >= round(NUMERIC_SHARE * present, 9):  # rounded: 0.2 * 20 < 4
+        values, bad_rows = _numbers(cells, missing, decimal_comma=delimiter == ";")
+        if bad_rows and delimiter == "\t":
+            # a tab file may write decimal commas too ("0,5"): a column that is numeric once they are
+            # read so is numeric; a text column (commas in words) is not, and is kept as text
+            comma_values, comma_bad = _numbers(cells, missing, decimal_comma=True)
+            if len(comma_bad) < len(bad_rows) and _numeric(present, len(comma_bad)):
+                values, bad_rows = comma_values, comma_bad
+        if bad_rows and _numeric(present, len(bad_rows)):
             # a numeric column with a few stray texts: a typo to fix, not a category
             i = bad_rows[0]
             raise DataError(f"'{cells[i]}' is not a number, and the rest of the column is numeric", row=i + 2, column=name)
@@ -473,6 +472,26 @@ def read_csv_upload(data: bytes, target_column: str, *, max_bytes: int = 20_000_
     if np.all(X.std(axis=0) == 0):
         raise DataError("every feature column is constant; nothing can be learned from it")
     return Table(X, y, names, target_column, class_names, "uploaded CSV")
+
+
+def _numeric(present: int, not_numbers: int) -> bool:
+    """A column of ``present`` values is numeric when at least NUMERIC_SHARE of them are numbers
+    (rounded: 0.2 * 20 is not quite 4 in floating point)."""
+    return present - not_numbers >= round(NUMERIC_SHARE * present, 9)
+
+
+def _numbers(cells: list[str], missing: np.ndarray, *, decimal_comma: bool) -> tuple[np.ndarray, list[int]]:
+    """A column's cells as numbers (NaN where missing) and the rows of those that are not numbers."""
+    values = np.full(len(cells), np.nan)
+    bad_rows = []
+    for i, c in enumerate(cells):
+        if missing[i]:
+            continue
+        try:
+            values[i] = parse_number(c, decimal_comma=decimal_comma)
+        except ValueError:
+            bad_rows.append(i)
+    return values, bad_rows
 
 
 def _first_repeat(names: list[str]) -> str | None:

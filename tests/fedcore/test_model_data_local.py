@@ -287,3 +287,19 @@ def test_an_unterminated_quote_names_the_row_it_opens_on():
     huge = ("a,b,y\n" + rows[:18] + '4,"4,0\n' + rows * 6000).encode()
     with pytest.raises(data.DataError, match=r"^row 5: a cell is longer than 131,072 characters \(is a quote never closed\?\)"):
         data.read_csv_upload(huge, "y")
+
+
+def test_a_tab_file_reads_decimal_commas_in_a_numeric_column_and_keeps_commas_in_text():
+    rows = [(f"{i % 7},{i % 4}", f"{80 + i}", ["a, b", "c, d"][i % 2], ["well", "sick"][i % 2]) for i in range(30)]
+    tab = "\n".join(["dose\tglucose\tnote\toutcome", *("\t".join(r) for r in rows)]) + "\n"
+    t = data.read_csv_upload(tab.encode(), "outcome")
+    assert t.feature_names == ["dose", "glucose", "note=a, b", "note=c, d"]
+    assert t.X[:3, 0].tolist() == [0.0, 1.1, 2.2] and t.X[:3, 1].tolist() == [80.0, 81.0, 82.0]
+    assert t.X.tolist() == data.read_csv_upload(tab.replace("\t", ";").encode(), "outcome").X.tolist()  # as in a ; file
+    # a stray text in a decimal-comma column is a typo there too, as in a semicolon file
+    typo = tab.replace("\n3,3\t", "\n3;3\t", 1)
+    with pytest.raises(data.DataError, match="row 5 / column 'dose': '3;3' is not a number, and the rest of the column is numeric"):
+        data.read_csv_upload(typo.encode(), "outcome")
+    # a comma file's quoted "0,5" is text, as before
+    comma = "\n".join(["dose,outcome", *(f'"{r[0]}",{r[3]}' for r in rows)]) + "\n"
+    assert data.read_csv_upload(comma.encode(), "outcome").feature_names[0].startswith("dose=")
