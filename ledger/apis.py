@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import generics, serializers
+from rest_framework import exceptions, generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -47,12 +47,16 @@ class VerifyApi(APIView):
     permission_classes = [HasRole.of(PROVIDER)]
 
     @extend_schema(request=None, responses=ReportSerializer,
-                   parameters=[OpenApiParameter("height", int), OpenApiParameter("block_hash", str)])
+                   parameters=[OpenApiParameter("height", int, description="the digest's height: -1 (empty chain) or more"),
+                               OpenApiParameter("block_hash", str)])
     def get(self, request):
         expected = None
         if "height" in request.query_params:
-            expected = {"height": query_int(request.query_params, "height", required=True),
-                        "block_hash": request.query_params.get("block_hash", "")}
+            height = query_int(request.query_params, "height", required=True)
+            try:
+                expected = selectors.expected_digest(height, request.query_params.get("block_hash", ""))
+            except ValueError:
+                raise exceptions.ValidationError({"height": [selectors.DIGEST_HEIGHT_MESSAGE]}) from None
         r = selectors.ledger_verify(expected_digest=expected)
         return Response({"intact": r.intact, "height": r.height, "digest": r.digest, "entries": r.entries,
                          "problem": r.problem, "block": r.block, "entry": r.entry, "summary": r.summary()})

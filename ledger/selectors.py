@@ -71,6 +71,20 @@ def authority_names() -> dict[str, str]:
     return dict(Authority.objects.values_list("fingerprint", "name"))
 
 
+DIGEST_HEIGHT_MESSAGE = "must be -1 (a digest of the empty chain) or a block height (0 or more)"
+
+
+def expected_digest(height: object, block_hash: object) -> dict:
+    """The digest a chain is verified against, from the digest file or the verify API: a whole
+    number height of -1 (exported before the first block) or more, and a block hash as text.
+    Anything else is a ValueError."""
+    if type(height) is not int or height < -1:
+        raise ValueError(f"height {DIGEST_HEIGHT_MESSAGE}")
+    if not isinstance(block_hash, str):
+        raise ValueError("block_hash must be text")
+    return {"height": height, "block_hash": block_hash}
+
+
 def parse_digest(text: str) -> dict:
     """The (height, block_hash) of a digest file written by :func:`digest_document`; anything
     else (other JSON, a height that is not a whole number, NaN or Infinity) is a ValueError.
@@ -79,10 +93,7 @@ def parse_digest(text: str) -> dict:
         doc = json.loads(text.removeprefix("\ufeff"), parse_constant=_refuse)
         if doc.get("format") != "fedhealth-ledger-digest/1":
             raise ValueError
-        height, block_hash = doc["height"], doc["block_hash"]
-        if type(height) is not int or height < -1 or not isinstance(block_hash, str):
-            raise ValueError
-        return {"height": height, "block_hash": block_hash}
+        return expected_digest(doc["height"], doc["block_hash"])
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         raise ValueError("not a FedHealth ledger digest (JSON with format, a whole-number height and block_hash)") from None
 

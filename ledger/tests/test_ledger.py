@@ -353,3 +353,19 @@ def test_the_authority_command_registers_a_candidate_and_votes_it_in_and_out():
         with pytest.raises(CommandError, match=re.escape(message)):
             call_command("ledger_authorities", *args, stdout=io.StringIO())
     assert Authority.objects.count() == 4  # nothing stored by a refused command
+
+
+@pytest.mark.django_db
+def test_the_verify_api_refuses_a_digest_height_below_minus_one_like_the_digest_file(client, provider):
+    services.ledger_init(authorities=3)
+    fill(blocks=1)
+    client.force_login(provider)
+    for height in (-5, -2):
+        r = client.get(reverse("api_ledger_verify"), {"height": height, "block_hash": "0" * 64})
+        assert r.status_code == 400, r.json()
+        assert r.json()["error"]["fields"] == {"height": [selectors.DIGEST_HEIGHT_MESSAGE]}
+        with pytest.raises(ValueError, match="not a FedHealth ledger digest"):
+            selectors.parse_digest(json.dumps({"format": "fedhealth-ledger-digest/1", "height": height, "block_hash": "x"}))
+    head = client.get(reverse("api_ledger_verify")).json()
+    r = client.get(reverse("api_ledger_verify"), {"height": head["height"], "block_hash": head["digest"]})
+    assert r.status_code == 200 and r.json()["intact"]

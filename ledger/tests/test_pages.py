@@ -58,6 +58,7 @@ def test_the_entry_page_names_the_kind_in_words(client, provider, ledger):
     b'{"format":"fedhealth-ledger-digest/1","height":3.7,"block_hash":"x"}',
     b'{"format":"fedhealth-ledger-digest/1","height":true,"block_hash":"x"}',
     b'{"format":"fedhealth-ledger-digest/1","height":0,"block_hash":7}',
+    b'{"format":"fedhealth-ledger-digest/1","height":-5,"block_hash":"x"}',
     b"[" * 100_000,
 ])
 def test_a_malformed_digest_is_refused_with_a_clear_error(client, provider, ledger, content):
