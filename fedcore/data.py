@@ -355,8 +355,11 @@ def csv_rows(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
 
 
 def check_column_names(header: list[str]) -> None:
-    """Refuse a header (row 1) with a column name longer than MAX_COLUMN_NAME_LENGTH, naming the
+    """Refuse a header (row 1) with more than MAX_COLUMNS columns (before any row is read: each
+    cell costs time and memory) or a column name longer than MAX_COLUMN_NAME_LENGTH, naming the
     column by its number (the name itself is too long to show)."""
+    if len(header) > MAX_COLUMNS:
+        raise DataError(f"the header has {len(header):,} columns; the limit is {MAX_COLUMNS:,}", row=1)
     for j, name in enumerate(header):
         if len(name) > MAX_COLUMN_NAME_LENGTH:
             raise DataError(f"the name of column {j + 1} ('{name[:30]}…') has {len(name):,} characters; "
@@ -385,8 +388,6 @@ def read_csv_upload(data: bytes, target_column: str, *, max_bytes: int = 20_000_
     if first is None or not any(c.strip() for c in first[1]):
         raise DataError("the file has no header row (its first line is blank)" if first else "the file has no header row")
     header = [h.strip() for h in first[1]]
-    if len(header) > MAX_COLUMNS:  # before any row is read: each cell costs time and memory
-        raise DataError(f"the header has {len(header):,} columns; the limit is {MAX_COLUMNS:,}", row=1)
     check_column_names(header)
     rows = [header, *(cells for _, cells in records)]
     while rows and not any(c.strip() for c in rows[-1]):

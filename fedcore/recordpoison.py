@@ -352,7 +352,8 @@ def read_records_csv(data: bytes, features: list[Column], target_name: str, clas
 
     Each value is checked by data.feature_value against its feature's observed range; raises
     DataError naming the row (header = row 1) and column at fault; a column read twice in the
-    header is refused, as are a column name longer than data.MAX_COLUMN_NAME_LENGTH and a
+    header is refused, as are more than data.MAX_COLUMNS columns, a column name longer than
+    data.MAX_COLUMN_NAME_LENGTH and a
     non-blank row whose cell count is not the header's. Other columns (a patient id, notes) are
     not read, only kept as written (``uploaded``) so that the results can go back beside them; nothing is guessed or imputed.
     """

@@ -216,6 +216,16 @@ def test_a_batch_header_with_a_column_name_longer_than_an_upload_takes_is_refuse
         read_records_csv(f"glu,outcome,{'n' * (limit + 1)}\n100,1,x\n".encode(), columns, "outcome", ["0", "1"])
 
 
+def test_a_batch_header_with_more_columns_than_an_upload_takes_is_refused():
+    columns = [data.Column("glu", 56, 199)]
+    extra = data.MAX_COLUMNS - 2
+    names = ",".join(f"c{j}" for j in range(extra))
+    ok = read_records_csv(f"glu,outcome,{names}\n100,1{',' * extra}\n".encode(), columns, "outcome", ["0", "1"])
+    assert len(ok.uploaded[0]) == data.MAX_COLUMNS
+    with pytest.raises(DataError, match=rf"^row 1: the header has {data.MAX_COLUMNS + 1:,} columns; the limit is"):
+        read_records_csv(f"glu,outcome,{names},one_more\n100,1{',' * (extra + 1)}\n".encode(), columns, "outcome", ["0", "1"])
+
+
 def test_a_batch_with_an_unterminated_quote_names_the_row_it_opens_on():
     columns = [data.Column("glu", 56, 199)]
     with pytest.raises(DataError, match=r"^row 3: a quote is never closed"):
