@@ -296,11 +296,16 @@ class Report:
     block: int | None = None
     entry: int | None = None
 
+    def where(self) -> str:
+        """Where the problem is ("block 17, entry 3"); empty when it is at no block (a missing height)."""
+        if self.block is None:
+            return ""
+        return f"block {self.block}" + (f", entry {self.entry}" if self.entry is not None else "")
+
     def summary(self) -> str:
         if self.intact:
             return f"intact up to height {self.height}, digest {self.digest}"
-        where = f"block {self.block}" + (f", entry {self.entry}" if self.entry is not None else "")
-        return f"broken at {where}: {self.problem}"
+        return f"broken at {self.where()}: {self.problem}" if self.block is not None else f"broken: {self.problem}"
 
 
 def verify_chain(blocks: list[StoredBlock], genesis_authorities: list[str], *, expected_digest: dict | None = None) -> Report:
@@ -366,13 +371,12 @@ def verify_chain(blocks: list[StoredBlock], genesis_authorities: list[str], *, e
                     auth.cast(json.loads(e.payload))
                 except ValueError as exc:  # VoteError, or apply_vote's refusal
                     return broken(f"invalid vote: {exc}", b.height, e.index)
-        prev, good_height, good_hash = b.block_hash, b.height, b.block_hash
-        n_entries += len(b.entries)
         if expected_digest and b.height == expected_digest.get("height"):
-            if b.block_hash != expected_digest.get("block_hash"):
+            if b.block_hash != expected_digest.get("block_hash"):  # so this block is not good: not counted
                 return broken("chain rewritten: this block differs from the exported digest", b.height)
             digest_seen = True
-    if not digest_seen:
-        return Report(False, good_height, good_hash, n_entries,
-                      f"the exported digest's height {expected_digest.get('height')} is missing (chain truncated)", good_height + 1)
+        prev, good_height, good_hash = b.block_hash, b.height, b.block_hash
+        n_entries += len(b.entries)
+    if not digest_seen:  # a problem at no block: the height the digest names is not in the chain
+        return broken(f"the exported digest's height {expected_digest.get('height')} is missing (chain truncated)", None)
     return Report(True, good_height, good_hash, n_entries)

@@ -55,7 +55,8 @@ def ledger_status(max_age: int = 30) -> dict:
     status = cache.get(key)
     if status is None:
         report = ledger_verify()
-        status = {"intact": report.intact, "summary": report.summary(), "height": report.height,
+        status = {"intact": report.intact, "summary": report.summary(), "where": report.where(),
+                  "problem": report.problem, "height": report.height,
                   "digest": report.digest, "entries": report.entries, "checked": timezone.now(), "max_age": max_age}
         cache.set(key, status, max_age)
     return status

@@ -108,3 +108,39 @@ def test_a_damaged_entry_is_shown_as_stored_and_its_proof_fails_with_the_reason(
     proof = client.get(reverse("api_ledger_proof", args=[entry.pk]))
     assert proof.status_code == 200
     assert proof.json()["valid"] is False and problem in proof.json()["problem"]
+
+
+def _verify_against(client, digest: dict) -> str:
+    import json
+
+    r = client.post(reverse("ledger:verify"), {"digest": SimpleUploadedFile("d.json", json.dumps(digest).encode())})
+    assert r.status_code == 200
+    return r.content.decode()
+
+
+def test_a_digest_of_a_rewritten_block_gives_the_verdict_once_and_counts_only_the_blocks_before_it(client, provider, ledger):
+    import json
+
+    services.ledger_append(entries=[("global_model", {"experiment": "e1", "round": 2, "model_hash": "cd" * 32})])
+    client.force_login(provider)
+    digest = json.loads(client.get(reverse("ledger:digest")).content)
+    page = _verify_against(client, {**digest, "block_hash": "ee" * 32})
+    assert page.count("chain rewritten") == 1 and "broken at" not in page and "First problem" not in page
+    assert "Broken</span> at block 1: chain rewritten: this block differs from the exported digest" in page
+    # block 1 differs from the digest, so only block 0 counts, and the count says it stops at the break
+    assert "Block 0 (1 entry) passed every check before the problem was found." in page
+    assert "entries verified" not in page
+
+
+def test_a_digest_of_a_missing_height_names_no_block(client, provider, ledger):
+    import json
+
+    services.ledger_append(entries=[("global_model", {"experiment": "e1", "round": 2, "model_hash": "cd" * 32})])
+    client.force_login(provider)
+    digest = json.loads(client.get(reverse("ledger:digest")).content)
+    page = _verify_against(client, {**digest, "height": 999})
+    assert "Broken</span> — the exported digest&#x27;s height 999 is missing (chain truncated)" in page
+    assert page.count("chain truncated") == 1 and "block 2" not in page and "(block" not in page
+    assert "Blocks 0 to 1 (2 entries) passed every check before the problem was found." in page
+    report = client.get(reverse("api_ledger_verify"), {"height": 999, "block_hash": digest["block_hash"]}).json()
+    assert report["block"] is None and report["summary"] == "broken: the exported digest's height 999 is missing (chain truncated)"
