@@ -2,7 +2,7 @@
 hashes and consistently formatted numbers.
 
     {% load fh_format %}
-    {{ exp.attack|attack_label }} · {{ r.global_hash|short_hash }} · {{ ratio|percent }} · {{ v|thousands }}
+    {{ exp.attack|attack_label }} · {{ r.global_hash|short_hash }} · {{ ratio|percent }} · {{ v|thousands }} · {{ name|clip }}
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Callable
 from django import template
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.utils.html import format_html
+from django.utils.text import Truncator
 
 register = template.Library()
 
@@ -31,6 +32,7 @@ DEFENSE_LABELS = {
 METRIC_LABELS = {"accuracy": "Accuracy", "precision": "Precision", "recall": "Recall", "f1": "F1", "roc_auc": "ROC AUC",
                  "backdoor_success": "Backdoor success"}
 HASH_SHOWN = 12
+TEXT_SHOWN = 40  # the characters of a free text (a column name, an uploaded cell) shown in a table
 
 
 def code_label(mapping: dict[str, str], code) -> str:
@@ -60,6 +62,16 @@ def short_hash(value, shown: int = HASH_SHOWN):
         return format_html('<code class="hash">{}</code>', value)
     return format_html('<code class="hash" title="{}">{}<span class="hash-rest">{}</span>'
                        '<span class="hash-ellipsis" aria-hidden="true">…</span></code>', value, value[:shown], value[shown:])
+
+
+@register.filter
+def clip(value, shown: int = TEXT_SHOWN):
+    """Free text (a column name, a cell as uploaded) cut to ``shown`` characters with an ellipsis, as
+    truncatechars cuts it, the whole text in the title (hover): a name of thousands of characters
+    must not make its table thousands of pixels wide."""
+    text = "" if value is None else str(value)
+    cut = Truncator(text).chars(int(shown))
+    return text if cut == text else format_html('<span title="{}">{}</span>', text, cut)
 
 
 def _number(value):
