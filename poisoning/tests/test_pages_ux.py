@@ -151,3 +151,11 @@ def test_the_training_form_starts_on_the_dataset_of_the_predictor_being_looked_a
     for shown in (detector, other):  # trained without touching the form, the tab's own dataset is trained
         form = client.get(reverse("poisoning:detector_list"), {"detector": shown.pk}).context["form"]
         assert form["dataset"].value() == shown.dataset_id
+
+
+def test_the_predict_form_labels_each_field_as_the_risk_form_does_with_what_it_measures_and_its_unit(client, remote):
+    services.detector_train(dataset=training.dataset_create_builtin(name="pima"), poison_fraction=0.2, seed=1)
+    client.force_login(remote)
+    page = client.get(reverse("poisoning:predict")).content.decode()
+    assert "Plasma glucose in an oral glucose tolerance test — glu (mg/dL)" in page  # as on Home
+    assert "Number of pregnancies — npreg" in page and '>npreg</label>' not in page
