@@ -31,9 +31,11 @@ def remote_user_list(*, query: str = "") -> QuerySet[User]:
     return user_list(query=query, role=Role.REMOTE_USER)
 
 
-def user_status_counts() -> dict[str, int]:
+def user_status_counts(*, role: str = "") -> dict[str, int]:
+    """Accounts per status; of one role only when ``role`` is given."""
     counts = {s: 0 for s in Status.values}
-    for row in User.objects.values("status").annotate(n=Count("id")):
+    users = User.objects.filter(role=role) if role else User.objects.all()
+    for row in users.values("status").annotate(n=Count("id")):
         counts[row["status"]] = row["n"]
     return counts
 

@@ -29,7 +29,7 @@ def provider_dashboard(request: HttpRequest) -> HttpResponse:
         "running": list(experiments.filter(status__in=Experiment.ACTIVE).order_by("-created")[:5]),
         "finished": list(experiments.filter(status=Experiment.Status.FINISHED).order_by("-finished")[:5]),
         "ledger": ledger_status(),
-        "user_counts": account_selectors.user_status_counts(),
+        "user_counts": account_selectors.user_status_counts(role=REMOTE),
         "predictions": list(poisoning_selectors.predictions()[:6]),
         "ratios": poisoning_selectors.prediction_ratios()["overall"],
     })

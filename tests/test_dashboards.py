@@ -159,3 +159,16 @@ def test_no_link_on_the_provider_dashboard_leads_to_a_refusal(client, provider):
         if href.startswith("/static/"):
             continue
         assert client.get(href).status_code != 403, href
+
+
+def test_the_users_tile_counts_remote_users_only(client, provider, make_user):
+    make_user("admin")  # authorized accounts that are not remote users
+    make_user("service_provider")
+    make_user("remote_user")
+    make_user("remote_user", "pending")
+    make_user("remote_user", "revoked")
+    client.force_login(provider)
+    page = client.get(reverse("dashboard")).content.decode()
+    tile = page.split('id="tile-pending"')[1].split("</div>")[0]
+    assert "Remote users pending authorization" in tile and ">1</p>" in tile
+    assert "Remote users: 1 authorized · 1 revoked" in tile  # not the 4 authorized accounts of every role
