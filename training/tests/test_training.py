@@ -727,3 +727,17 @@ def test_the_upload_page_states_the_column_limits_and_refuses_a_file_past_them_s
                       {"name": "Wide", "target_column": "diagnosis", "file": SimpleUploadedFile("w.csv", wide)})
     assert api.status_code == 400 and "the header has 1,201 columns" in api.json()["error"]["message"]
     assert not Dataset.objects.exists()
+
+
+@pytest.mark.django_db
+def test_serving_a_global_model_asks_first_like_cancel_and_revoke(client, provider):
+    ds = services.dataset_create_builtin(name="pima")
+    serving = services.experiment_create(name="Pima served", dataset=ds, n_hospitals=3, rounds_=1, launch=False)
+    Experiment.objects.filter(pk=serving.pk).update(status=Experiment.Status.FINISHED, global_vector=b"\0" * 8)
+    services.experiment_serve(experiment=Experiment.objects.get(pk=serving.pk))
+    queued = services.experiment_create(name="Pima next", dataset=ds, n_hospitals=3, rounds_=1, launch=False)
+    client.force_login(provider)
+    page = html.unescape(client.get(reverse("training:experiment_detail", args=[queued.pk])).content.decode())
+    form = page.split(f'action="{reverse("training:experiment_serve", args=[queued.pk])}"')[1].split(">")[0]
+    assert ('data-confirm="Serve “Pima next” to remote users? Every remote user\'s risk estimates come from this '
+            'global model as soon as it has finished, instead of from “Pima served”."') in form
