@@ -159,3 +159,16 @@ def test_the_predict_form_labels_each_field_as_the_risk_form_does_with_what_it_m
     page = client.get(reverse("poisoning:predict")).content.decode()
     assert "Plasma glucose in an oral glucose tolerance test — glu (mg/dL)" in page  # as on Home
     assert "Number of pregnancies — npreg" in page and '>npreg</label>' not in page
+
+
+def test_the_detection_counts_say_which_updates_the_poisoned_verdicts_fell_on(client, provider):
+    exp = training.experiment_create(name="Sign flip", dataset=training.dataset_create_builtin(name="pima"), n_hospitals=4,
+                                     rounds_=1, attack="sign_flip", malicious_fraction=0.45, launch=False)
+    verdicts = [(True, "Poisoned"), (True, "Poisoned"), (False, "Poisoned"), (False, "Benign")]
+    UpdateRecord.objects.bulk_create([
+        UpdateRecord(experiment=exp, round_no=1, hospital=h, malicious=malicious, status=status, aggregated=status == "Benign",
+                     verify_seconds=0.1, reason="r", update_hash=f"{h:064x}") for h, (malicious, status) in enumerate(verdicts)])
+    client.force_login(provider)
+    page = client.get(reverse("training:experiment_detail", args=[exp.pk])).content.decode()
+    assert "<dt>Poisoned verdicts</dt><dd>2 on malicious updates, 1 on honest one</dd>" in page
+    assert "Flagged malicious / honest" not in page
