@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
@@ -156,8 +157,8 @@ def predict_batch(request: HttpRequest) -> HttpResponse:
             batch_form.add_error("file", f"Nothing was stored. {exc}")
         else:
             n = selectors.predictions(user=request.user, batch=batch).count()
-            messages.success(request, format_html('{} records predicted. <a href="{}">Download the results as CSV</a>.',
-                                                  n, reverse("poisoning:batch_download", args=[batch])))
+            messages.success(request, format_html('{} record{} predicted. <a href="{}">Download the results as CSV</a>.',
+                                                  n, pluralize(n), reverse("poisoning:batch_download", args=[batch])))
             return redirect(f"{reverse('poisoning:my_predictions')}?batch={batch}")
     return render(request, "poisoning/predict.html", {
         "detectors": detectors, "detector": detector, "form": PredictForm(detector) if detector else None,

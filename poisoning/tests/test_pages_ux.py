@@ -172,3 +172,13 @@ def test_the_detection_counts_say_which_updates_the_poisoned_verdicts_fell_on(cl
     page = client.get(reverse("training:experiment_detail", args=[exp.pk])).content.decode()
     assert "<dt>Poisoned verdicts</dt><dd>2 on malicious updates, 1 on honest one</dd>" in page
     assert "Flagged malicious / honest" not in page
+
+
+def test_a_one_record_batch_says_one_record(client, remote, detector):
+    names = [f["name"] for f in detector.feature_ranges["features"]]
+    row = values(detector)
+    content = (",".join([*names, "class"]) + "\n" + ",".join([*(str(row[n]) for n in names), "benign"]) + "\n").encode()
+    client.force_login(remote)
+    r = client.post(reverse("poisoning:predict_batch"), {"file": SimpleUploadedFile("one.csv", content), "detector": detector.pk},
+                    follow=True)
+    assert "1 record predicted." in r.content.decode() and "1 records" not in r.content.decode()
