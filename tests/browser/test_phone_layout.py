@@ -53,12 +53,12 @@ def lightest_at_right_edge(page, wrap) -> int:
     border of ``wrap``, over the middle half of its height: 255 where the background shows white."""
     import io
 
-    from PIL import Image
+    from PIL import Image, ImageChops
 
     box = wrap.bounding_box()
     clip = {"x": box["x"] + box["width"] - 4, "y": box["y"] + box["height"] / 4, "width": 2, "height": box["height"] / 2}
-    image = Image.open(io.BytesIO(page.screenshot(clip=clip))).convert("RGB")
-    return max(min(pixel) for pixel in image.getdata())
+    red, green, blue = Image.open(io.BytesIO(page.screenshot(clip=clip))).convert("RGB").split()
+    return ImageChops.darker(red, ImageChops.darker(green, blue)).getextrema()[1]
 
 
 def key_column_in_view(page, header: str) -> bool:
