@@ -137,13 +137,19 @@ def feature_value(raw: object, minimum: float, maximum: float, *, decimal_comma:
         raise DataError(f"{shown} is not a number")
     if isinstance(raw, str):
         raw = raw.strip()
+        if not raw:
+            raise DataError("is empty: a value is needed")
     lo, hi = plausible_range(minimum, maximum)
+    text = str(raw)
+    too_large = f"{text[:12]}{'…' if len(text) > 12 else ''} is outside the plausible range {lo:g} to {hi:g}"
     try:
         value = parse_number(raw, decimal_comma=decimal_comma) if isinstance(raw, str) else float(raw)
     except ValueError:
         raise DataError(f"'{raw[:40]}' is not a number") from None
     except OverflowError:  # an integer beyond any float
-        raise DataError(f"{str(raw)[:12]}… is outside the plausible range {lo:g} to {hi:g}") from None
+        raise DataError(too_large) from None
+    if math.isinf(value) and isinstance(raw, str) and any(c.isdigit() for c in raw):
+        raise DataError(too_large)  # a number written out (1e999, 400 digits) beyond any float
     if not math.isfinite(value):
         raise DataError(f"'{str(raw)[:40]}' is not a finite number")
     if not lo <= value <= hi:

@@ -160,7 +160,9 @@ def test_one_check_of_a_feature_value_takes_numbers_in_the_plausible_range_and_r
                (float("inf"), "'inf' is not a finite number"), (1e300, "1e+300 is outside the plausible range 0 to 19"), ("-8", "-8 is outside the plausible range 0 to 19"),
                ("19.5", "19.5 is outside the plausible range"), (-500, "-500 is outside"), (10**400, "outside the plausible range"),
                ("1_0", "'1_0' is not a number"), ("\u0661\u0662", "is not a number"), ("4,5", "'4,5' is not a number"),
-               ("0x5", "'0x5' is not a number")]
+               ("0x5", "'0x5' is not a number"), ("", "is empty: a value is needed"), ("  ", "is empty"),
+               ("1e999", "1e999 is outside the plausible range 0 to 19"), ("-1e999", "-1e999 is outside"),
+               ("9" * 400, "999999999999… is outside the plausible range 0 to 19"), ("-inf", "'-inf' is not a finite number")]
     for raw, message in refused:
         with pytest.raises(DataError, match=re.escape(message)):
             data.feature_value(raw, 1, 10)
