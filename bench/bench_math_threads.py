@@ -16,9 +16,7 @@ import argparse
 import json
 import multiprocessing
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
+from bench.bench_smpc import median_seconds  # noqa: E402
 from bench.machine import describe  # noqa: E402
 from fedcore import data, rounds  # noqa: E402
 from fedcore.aggregation import krum  # noqa: E402
@@ -47,15 +46,6 @@ def neighbour(stop, limit_threads: bool) -> None:
             for _ in range(50):
                 A @ B
             U @ U.T
-
-
-def timed(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -86,8 +76,7 @@ def main() -> None:
             try:
                 with threadpool_limits(limit):
                     for name, fn in work.items():
-                        fn()  # warm-up
-                        row.setdefault(name, {})[setting] = timed(fn, a.repeats) * 1e3
+                        row.setdefault(name, {})[setting] = median_seconds(fn, a.repeats) * 1e3
             finally:
                 stop.set()
                 for n in neighbours:
