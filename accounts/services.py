@@ -30,10 +30,10 @@ def _save_unique(user: User, **save: Any) -> None:
     """Validate and save ``user``, refusing what :func:`taken` finds. Run inside the caller's
     transaction: a write transaction on SQLite serialises two at once; elsewhere the unique
     index refuses the second, and that is the same error."""
-    user.full_clean()
     clashes = taken(username=user.username, email=user.email, exclude_pk=user.pk)
-    if clashes:
+    if clashes:  # before full_clean: on a case-insensitive collation its unique check would see them too
         raise ValidationError(clashes)
+    user.full_clean()
     try:
         with transaction.atomic():
             user.save(**save)
