@@ -369,3 +369,19 @@ def test_the_verify_api_refuses_a_digest_height_below_minus_one_like_the_digest_
     head = client.get(reverse("api_ledger_verify")).json()
     r = client.get(reverse("api_ledger_verify"), {"height": head["height"], "block_hash": head["digest"]})
     assert r.status_code == 200 and r.json()["intact"]
+
+
+@pytest.mark.django_db
+def test_a_block_appended_while_the_chain_is_read_is_no_tampering(monkeypatch):
+    services.ledger_init(authorities=3)
+    fill()
+    read = selectors.stored_chain
+
+    def read_then_a_round_appends():
+        blocks = read()
+        services.ledger_append(entries=[("update", {"experiment": "e1", "round": 9, "hospital": 0, "x": 1.0})])
+        return blocks
+
+    monkeypatch.setattr(selectors, "stored_chain", read_then_a_round_appends)
+    report = selectors.ledger_verify()
+    assert report.intact and report.height == 2, report.summary()
