@@ -27,6 +27,8 @@ class ProfileForm(forms.ModelForm):
 
     def clean_email(self) -> str:
         email = self.cleaned_data["email"].strip()
+        if self.instance.pk and email == self.instance.email:
+            return email  # unchanged: an edit of the other fields is not refused for a clash stored before
         clash = taken(email=email, exclude_pk=self.instance.pk).get("email")
         if clash:
             raise ValidationError(clash)

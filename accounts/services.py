@@ -26,14 +26,18 @@ def taken(*, username: str | None = None, email: str | None = None, exclude_pk: 
     return clashes
 
 
-def _save_unique(user: User, **save: Any) -> None:
-    """Validate and save ``user``, refusing what :func:`taken` finds. Run inside the caller's
-    transaction: a write transaction on SQLite serialises two at once; elsewhere the unique
-    index refuses the second, and that is the same error."""
-    clashes = taken(username=user.username, email=user.email, exclude_pk=user.pk)
+def _save_unique(user: User, fields: tuple[str, ...] | None = None, **save: Any) -> None:
+    """Validate and save ``user``, refusing what :func:`taken` finds; with ``fields``, only those
+    are checked (an edit of one field is not refused for a clash in another that was stored
+    before the check existed). Run inside the caller's transaction: a write transaction on
+    SQLite serialises two at once; elsewhere the unique index refuses the second, and that is
+    the same error."""
+    checked = [f.name for f in User._meta.fields] if fields is None else list(fields)
+    clashes = taken(username=user.username if "username" in checked else None,
+                    email=user.email if "email" in checked else None, exclude_pk=user.pk)
     if clashes:  # before full_clean: on a case-insensitive collation its unique check would see them too
         raise ValidationError(clashes)
-    user.full_clean()
+    user.full_clean(exclude=[f.name for f in User._meta.fields if f.name not in checked])
     try:
         with transaction.atomic():
             user.save(**save)
@@ -78,11 +82,16 @@ def user_set_status(*, user: User, status: str, actor: User) -> User:
 
 @transaction.atomic
 def user_update_profile(*, user: User, **profile: Any) -> User:
-    for field, value in profile.items():
+    """Save the profile fields that changed; only they are validated."""
+    for field in profile:
         if field not in PROFILE_FIELDS:
             raise ValidationError(f"'{field}' cannot be edited here.")
-        setattr(user, field, value)
-    _save_unique(user, update_fields=list(profile))
+    stored = User.objects.filter(pk=user.pk).values(*profile).get()  # ``user`` may hold the edit already (a ModelForm's)
+    changed = tuple(f for f, value in profile.items() if stored[f] != value)
+    for field in changed:
+        setattr(user, field, profile[field])
+    if changed:
+        _save_unique(user, changed, update_fields=list(changed))
     return user
 
 

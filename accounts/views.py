@@ -45,7 +45,7 @@ def register(request: HttpRequest) -> HttpResponse:
                 **{f: data[f] for f in services.PROFILE_FIELDS},
             )
         except ValidationError as exc:
-            form.add_error(None, exc)
+            form.add_error(None, exc.messages)  # a clash may name a field the form does not have
         else:
             messages.success(
                 request,
@@ -63,7 +63,7 @@ def profile(request: HttpRequest) -> HttpResponse:
             services.user_update_profile(user=request.user, **{f: form.cleaned_data[f] for f in form.fields})
         except ValidationError as exc:
             request.user.refresh_from_db()  # the page shows the account as stored, beside the form's errors
-            form.add_error(None, exc)
+            form.add_error(None, exc.messages)  # a clash may name a field the form does not have
         else:
             messages.success(request, "Your profile was saved.")
             return redirect("accounts:profile")

@@ -134,6 +134,32 @@ def test_a_username_or_email_in_other_capitals_is_taken_whichever_way_the_accoun
 
 
 @pytest.mark.django_db
+def test_accounts_stored_before_the_case_check_can_still_edit_their_profile(client, make_user):
+    """Two accounts whose names (and addresses) differ only in capitals, stored before such names
+    were refused: either can still change the rest of its profile; changing the address to the
+    other's is refused on the page, not a server error."""
+    from django.db import connection
+
+    from accounts.services import PROFILE_FIELDS
+
+    if connection.vendor == "mysql":
+        pytest.skip("a case-insensitive collation cannot store such a pair in the first place")
+    make_user(username="Ann", email="ann@example.org")
+    ann = make_user(username="ann", email="ANN@example.org")
+    client.force_login(ann)
+    fields = {f"profile-{k}": v for k, v in {**REGISTRATION, "email": "ANN@example.org"}.items()
+              if k in PROFILE_FIELDS}
+    response = client.post(reverse("accounts:profile"), {**fields, "profile-city": "Graz"}, follow=True)
+    assert b"profile was saved" in response.content
+    assert User.objects.get(pk=ann.pk).city == "Graz"
+    other = make_user(username="bob", email="bob@example.org")
+    client.force_login(other)
+    response = client.post(reverse("accounts:profile"), {**fields, "profile-email": "Ann@Example.org"})
+    assert response.status_code == 200 and b"email address already exists" in response.content
+    assert User.objects.get(pk=other.pk).email == "bob@example.org"
+
+
+@pytest.mark.django_db
 def test_missing_csrf_token_is_refused_and_nothing_stored():
     from django.test import Client
 
