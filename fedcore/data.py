@@ -116,6 +116,16 @@ def parse_number(text: str, *, decimal_comma: bool = False) -> float:
     return float(text)
 
 
+_THOUSANDS = re.compile(r"[+-]?[0-9]{1,3},[0-9]{3}")
+AMBIGUOUS_COMMA = ("'{}' could be a thousand and more with a separator or a number with a decimal comma; "
+                   "write it without a thousands separator (1000, or 1.000 for one)")
+
+
+def ambiguous_comma(text: str) -> bool:
+    """Whether a number's one comma could as well separate thousands as decimals (1,000)."""
+    return bool(_THOUSANDS.fullmatch(text.strip()))
+
+
 def parse_whole_number(text: str) -> int:
     """A whole number in plain notation (ASCII digits, an optional sign, at most 18 digits, so
     that it fits a database integer), as :func:`parse_number` reads numbers. Raises ValueError."""
@@ -125,8 +135,10 @@ def parse_whole_number(text: str) -> int:
     return int(text)
 
 
-def feature_value(raw: object, minimum: float, maximum: float, *, decimal_comma: bool = False) -> float:
+def feature_value(raw: object, minimum: float, maximum: float, *, decimal_comma: bool | None = False) -> float:
     """One feature's value, from a form, a JSON body or a CSV cell, as a number in its plausible range.
+    ``decimal_comma`` True reads a comma as the decimal point (a semicolon file); None reads it so
+    in a text without a point, refusing one that could as well separate thousands (a tab file).
 
     The one check of a record's values: a number or numeric text (:func:`parse_number`), finite
     and inside plausible_range(minimum, maximum). A boolean is not a number (JSON true is not 1). Raises
@@ -139,6 +151,10 @@ def feature_value(raw: object, minimum: float, maximum: float, *, decimal_comma:
         raw = raw.strip()
         if not raw:
             raise DataError("is empty: a value is needed")
+        if decimal_comma is None:
+            if ambiguous_comma(raw):
+                raise DataError(AMBIGUOUS_COMMA.format(raw))
+            decimal_comma = "," in raw and "." not in raw
     lo, hi = plausible_range(minimum, maximum)
     text = str(raw)
     too_large = f"{text[:12]}{'…' if len(text) > 12 else ''} is outside the plausible range {lo:g} to {hi:g}"
@@ -287,6 +303,11 @@ MISSING = {"", "na", "n/a", "nan", "null", "none", "?", "-"}
 MAX_ABS_VALUE = 1e150
 MAX_COLUMNS = 1_000  # an upload's columns, target included: refused at the header, before any row is read
 MAX_COLUMN_NAME_LENGTH = 120  # characters of a column's name, as long as the target column a dataset stores
+# The version of the reading rules of read_csv_upload. A stored upload is read again by the rules
+# it was accepted under, so that a later rule cannot refuse it or change its features.
+# 1: no limit on columns and name lengths; in a tab file a comma is never a decimal point.
+# 2: MAX_COLUMNS and MAX_COLUMN_NAME_LENGTH; a tab file's column may write decimal commas.
+CSV_RULES = 2
 
 
 def csv_text(data: bytes) -> str:
@@ -372,7 +393,8 @@ def check_column_names(header: list[str]) -> None:
                             f"at most {MAX_COLUMN_NAME_LENGTH} are allowed", row=1)
 
 
-def read_csv_upload(data: bytes, target_column: str, *, max_bytes: int = 20_000_000, max_rows: int = 1_000_000) -> Table:
+def read_csv_upload(data: bytes, target_column: str, *, max_bytes: int = 20_000_000, max_rows: int = 1_000_000,
+                    rules: int = CSV_RULES) -> Table:
     """Parse and validate an uploaded CSV; raise DataError naming the row and column at fault.
 
     Numeric columns are kept as numbers (a column that is at least 80% numbers is numeric, and
@@ -380,8 +402,10 @@ def read_csv_upload(data: bytes, target_column: str, *, max_bytes: int = 20_000_
     column median when at most 20% of a column is missing. The target may be text or numbers;
     its classes are sorted, and for two classes the second in sorted order is the positive one.
     A comma is a decimal point in a semicolon file, and in a tab file's column that is numeric
-    once its commas are read so. A header with more than MAX_COLUMNS columns, or a column name
-    longer than MAX_COLUMN_NAME_LENGTH characters, is refused before any row is read.
+    once its commas are read so (unless each comma in it could as well separate thousands, as in
+    1,000: that is refused as ambiguous). A header with more than MAX_COLUMNS columns, or a column
+    name longer than MAX_COLUMN_NAME_LENGTH characters, is refused before any row is read.
+    ``rules`` is the version of these rules (CSV_RULES) to read by: a stored upload's own.
     """
     if not data:
         raise DataError("the file is empty")
@@ -394,7 +418,8 @@ def read_csv_upload(data: bytes, target_column: str, *, max_bytes: int = 20_000_
     if first is None or not any(c.strip() for c in first[1]):
         raise DataError("the file has no header row (its first line is blank)" if first else "the file has no header row")
     header = [h.strip() for h in first[1]]
-    check_column_names(header)
+    if rules >= 2:
+        check_column_names(header)
     rows = [header, *(cells for _, cells in records)]
     while rows and not any(c.strip() for c in rows[-1]):
         rows.pop()
@@ -440,11 +465,15 @@ def read_csv_upload(data: bytes, target_column: str, *, max_bytes: int = 20_000_
             raise DataError(f"{missing.mean():.0%} of the values are missing (at most {MAX_MISSING_FRACTION:.0%} allowed)", column=name)
         present = int((~missing).sum())
         values, bad_rows = _numbers(cells, missing, decimal_comma=delimiter == ";")
-        if bad_rows and delimiter == "\t":
+        if bad_rows and delimiter == "\t" and rules >= 2:
             # a tab file may write decimal commas too ("0,5"): a column that is numeric once they are
             # read so is numeric; a text column (commas in words) is not, and is kept as text
             comma_values, comma_bad = _numbers(cells, missing, decimal_comma=True)
             if len(comma_bad) < len(bad_rows) and _numeric(present, len(comma_bad)):
+                still_bad = set(comma_bad)
+                commas = [i for i in bad_rows if i not in still_bad]  # the cells read by their comma
+                if all(ambiguous_comma(cells[i]) for i in commas):
+                    raise DataError(AMBIGUOUS_COMMA.format(cells[commas[0]]), row=commas[0] + 2, column=name)
                 values, bad_rows = comma_values, comma_bad
         if bad_rows and _numeric(present, len(bad_rows)):
             # a numeric column with a few stray texts: a typo to fix, not a category

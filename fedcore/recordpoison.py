@@ -354,7 +354,8 @@ def read_records_csv(data: bytes, features: list[Column], target_name: str, clas
     DataError naming the row (header = row 1) and column at fault; a column read twice in the
     header is refused, as are more than data.MAX_COLUMNS columns, a column name longer than
     data.MAX_COLUMN_NAME_LENGTH and a
-    non-blank row whose cell count is not the header's. Other columns (a patient id, notes) are
+    non-blank row whose cell count is not the header's. A comma is a decimal point in a semicolon
+    file, and in a tab file's cell that has no point (as uploads read them). Other columns (a patient id, notes) are
     not read, only kept as written (``uploaded``) so that the results can go back beside them; nothing is guessed or imputed.
     """
     feature_names = [c.name for c in features]
@@ -387,7 +388,7 @@ def read_records_csv(data: bytes, features: list[Column], target_name: str, clas
         for col in features:
             try:
                 values.append(feature_value(cells[where[col.name]], col.minimum, col.maximum,
-                                            decimal_comma=delimiter == ";"))
+                                            decimal_comma={";": True, "\t": None}.get(delimiter, False)))
             except DataError as exc:
                 raise DataError(exc.detail, row=rowno, column=col.name) from None
         label = cells[where[target_name]].strip()

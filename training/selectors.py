@@ -19,7 +19,9 @@ from .models import Dataset, Experiment, Round
 def _table(dataset_id: int, fingerprint: str) -> fdata.Table:
     ds = Dataset.objects.get(pk=dataset_id)
     if ds.source == Dataset.Source.UPLOAD:
-        return fdata.read_csv_upload(gzip.decompress(bytes(ds.content)), ds.target_column, max_bytes=10**9)
+        # by the rules it was accepted under (an upload stored before they were versioned: the first)
+        return fdata.read_csv_upload(gzip.decompress(bytes(ds.content)), ds.target_column, max_bytes=10**9,
+                                     rules=ds.params.get("csv_rules", 1))
     if ds.source == Dataset.Source.SYNTHETIC:
         return fdata.synthetic_ehr(**ds.params)
     return fdata.load_builtin(ds.builtin_name)

@@ -67,7 +67,7 @@ def dataset_create_upload(*, name: str, content: bytes, target_column: str, max_
     packed = gzip.compress(content, compresslevel=6)
     if len(packed) > MAX_STORED_BYTES:
         raise fdata.DataError(f"the file compresses to more than {fdata.format_size(MAX_STORED_BYTES)}, the most that can be stored")
-    return _dataset_named(name=name, source=Dataset.Source.UPLOAD, content=packed,
+    return _dataset_named(name=name, source=Dataset.Source.UPLOAD, content=packed, params={"csv_rules": fdata.CSV_RULES},
                           content_sha256=hashlib.sha256(content).hexdigest(), created_by=user,
                           description=f"Uploaded CSV, target '{target_column}'", **_describe(table))
 

@@ -261,6 +261,8 @@ def test_an_upload_with_more_columns_than_the_limit_is_refused_at_its_header():
         data.read_csv_upload(_wide(data.MAX_COLUMNS + 1, 3) + b"1,2\n", "y")
     with pytest.raises(data.DataError, match="the header has 300,000 columns; the limit is 1,000"):
         data.read_csv_upload(_wide(300_000, 3), "y")
+    # an upload stored before the limit is read again as it was accepted
+    assert data.read_csv_upload(_wide(data.MAX_COLUMNS + 1, data.MIN_ROWS), "y", rules=1).X.shape[1] == data.MAX_COLUMNS
 
 
 def test_an_upload_with_a_column_name_longer_than_the_limit_is_refused_naming_the_column_number():
@@ -300,6 +302,15 @@ def test_a_tab_file_reads_decimal_commas_in_a_numeric_column_and_keeps_commas_in
     typo = tab.replace("\n3,3\t", "\n3;3\t", 1)
     with pytest.raises(data.DataError, match="row 5 / column 'dose': '3;3' is not a number, and the rest of the column is numeric"):
         data.read_csv_upload(typo.encode(), "outcome")
+    # a column whose every comma could as well separate thousands is refused, not read as 1.0
+    thousands = "\n".join(["glucose\toutcome", *(f"{1 + i % 3},{250 * (i % 4):03d}\t{r[3]}" for i, r in enumerate(rows))])
+    with pytest.raises(data.DataError, match=r"row 2 / column 'glucose': '1,000' could be a thousand and more with a "
+                                             r"separator or a number with a decimal comma; write it without"):
+        data.read_csv_upload(thousands.encode(), "outcome")
+    mixed = thousands.replace("\n1,000\t", "\n1,5\t", 1)  # one unambiguous decimal comma decides the column
+    assert data.read_csv_upload(mixed.encode(), "outcome").X[:3, 0].tolist() == [1.5, 2.25, 3.5]
+    # the first rules (an upload stored before them is read by them): a tab file's commas are text
+    assert data.read_csv_upload(tab.encode(), "outcome", rules=1).feature_names[0].startswith("dose=")
     # a comma file's quoted "0,5" is text, as before
     comma = "\n".join(["dose,outcome", *(f'"{r[0]}",{r[3]}' for r in rows)]) + "\n"
     assert data.read_csv_upload(comma.encode(), "outcome").feature_names[0].startswith("dose=")

@@ -140,6 +140,13 @@ def test_batch_reader_takes_any_line_ending_and_numbers_written_another_way_and_
         assert batch.X.tolist() == [[100.0], [90.0]] and batch.diagnosis.tolist() == [1, 0]
     X = read_records_csv(b"glu;outcome\n100,5;1\n", columns, "outcome", ["0", "1"]).X  # as an upload reads it
     assert X.tolist() == [[100.5]]
+    X = read_records_csv(b"glu\toutcome\n100,5\t1\n99.5\t0\n", columns, "outcome", ["0", "1"]).X  # a tab file too
+    assert X.tolist() == [[100.5], [99.5]]
+    with pytest.raises(DataError, match=r"row 2 / column 'glu': '1,000' could be a thousand and more with a separator "
+                                        r"or a number with a decimal comma"):
+        read_records_csv(b"glu\toutcome\n1,000\t1\n", columns, "outcome", ["0", "1"])
+    with pytest.raises(DataError, match="'100,5' is not a number"):  # a quoted comma in a comma file is no decimal point
+        read_records_csv(b'glu,outcome\n"100,5",1\n', columns, "outcome", ["0", "1"])
     with pytest.raises(DataError, match="row 2 / column 'glu': '1_00' is not a number"):
         read_records_csv(b"glu,outcome\n1_00,1\n", columns, "outcome", ["0", "1"])
     huge = b'glu,outcome\n100,0\n"' + b"9" * 200_000 + b'",1\n'
@@ -155,6 +162,10 @@ def test_one_check_of_a_feature_value_takes_numbers_in_the_plausible_range_and_r
     assert [data.feature_value(v, 1, 10) for v in (4, 4.5, " 19 ", "-0", 0, "+5.", ".5", "1e1", "2E0")] == \
         [4.0, 4.5, 19.0, 0.0, 0.0, 5.0, 0.5, 10.0, 2.0]
     assert data.feature_value("4,5", 1, 10, decimal_comma=True) == 4.5
+    assert [data.feature_value(v, 1, 10, decimal_comma=None) for v in ("4,5", "4.5", "0,5e1")] == [4.5, 4.5, 5.0]
+    for raw in ("1,000", "+12,500"):
+        with pytest.raises(DataError, match="could be a thousand and more with a separator"):
+            data.feature_value(raw, 1, 10, decimal_comma=None)
     refused = [(True, "true is not a number"), (False, "false is not a number"), (None, "null is not a number"),
                ([1], "a list is not a number"), ("abc", "'abc' is not a number"), ("nan", "'nan' is not a finite number"),
                (float("inf"), "'inf' is not a finite number"), (1e300, "1e+300 is outside the plausible range 0 to 19"), ("-8", "-8 is outside the plausible range 0 to 19"),

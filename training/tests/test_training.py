@@ -605,6 +605,21 @@ def test_the_dataset_page_says_when_it_shows_only_some_of_the_columns(client, pr
     assert "The first 8 rows." in page and "feature columns." not in page
 
 
+@pytest.mark.django_db
+def test_a_stored_upload_is_read_again_by_the_rules_it_was_accepted_under():
+    """An upload is read again whenever its rows are needed: a rule added later (tab decimal
+    commas, the column limits) must not change the features of one stored before, nor refuse it."""
+    lines = ["dose\tage\ty", *(f"{i % 7},{i % 4}\t{30 + i}\t{i % 2}" for i in range(40))]
+    ds = services.dataset_create_upload(name="tabs", content="\n".join(lines).encode(), target_column="y", max_bytes=10**6)
+    assert ds.params == {"csv_rules": 2} and selectors.dataset_table(ds).feature_names == ["dose", "age"]
+    # as stored before the rules were versioned: a tab file's commas were text
+    Dataset.objects.filter(pk=ds.pk).update(params={}, feature_names=["dose=0,0"])
+    selectors._table.cache_clear()
+    old = Dataset.objects.get(pk=ds.pk)
+    assert selectors.dataset_table(old).feature_names[0] == "dose=0,0"
+    assert selectors.dataset_table(old).X.shape == (40, 29)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_an_experiment_running_from_before_round_0_was_sealed_and_hospitals_had_keys_goes_on_after_a_resume():
     from fedcore import rounds
