@@ -262,13 +262,15 @@ def _mean_cosines(U: np.ndarray) -> np.ndarray:
     return (C.sum(axis=1) - np.diag(C)) / max(1, k - 1)
 
 
-def apply_collusion(cfg: RoundConfig, updates: list[LocalUpdate], round_no: int) -> None:
+def apply_collusion(cfg: RoundConfig, updates: list[LocalUpdate], round_no: int, n_parameters: int) -> None:
     """ALIE / min-max: malicious hospitals replace their update with one crafted from the
-    benign updates of the round (they collude and see them), then re-sign it."""
+    benign updates of the round (they collude and see them; one that is not a usable update of
+    the model's ``n_parameters`` is left out), then re-sign it."""
     if cfg.attack not in ("alie", "min_max"):
         return
     bad = [u for u in updates if u.hospital in cfg.malicious]
-    good = np.array([u.vector for u in updates if u.hospital not in cfg.malicious])
+    good = np.array([u.vector for u in updates
+                     if u.hospital not in cfg.malicious and not _unusable(u.vector, n_parameters)])
     if not bad or len(good) == 0:
         return
     crafted = atk.alie(good, len(updates), len(bad)) if cfg.attack == "alie" else atk.min_max(good)
@@ -285,7 +287,7 @@ def finish_round(cfg: RoundConfig, global_vector: np.ndarray, updates: list[Loca
     t0 = time.perf_counter()
     sink = sink or (lambda kind, payload: None)
     updates = sorted(updates, key=lambda u: u.hospital)
-    apply_collusion(cfg, updates, round_no)
+    apply_collusion(cfg, updates, round_no, global_vector.size)
     seen: set[int] = set()
     sig = [check_signature(cfg, u, round_no, seen, public_keys) for u in updates]
     for u, (ok, _) in zip(updates, sig, strict=True):

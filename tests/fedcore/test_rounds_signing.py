@@ -3,7 +3,7 @@ import warnings
 import numpy as np
 import pytest
 
-from fedcore import rounds, signing
+from fedcore import attacks, rounds, signing
 from fedcore.data import load_builtin
 from fedcore.model import ModelSpec
 
@@ -244,6 +244,27 @@ def test_a_signed_update_of_the_wrong_length_is_rejected_and_the_round_goes_on(s
     assert f"has {g.size - 1} values" in reasons[3] and f"has {2 * g.size} values" in reasons[5]
     assert not any(r.aggregated for r in out.records if r.hospital in (1, 3, 5))
     assert any(r.aggregated for r in out.records)
+
+
+@pytest.mark.parametrize("attack", ["alie", "min_max"])
+def test_colluders_craft_from_the_usable_benign_updates_only(setup, attack):
+    """A benign update of the wrong length is rejected; the colluding attack is crafted from the
+    other benign updates instead of failing to stack them."""
+    _, data = setup
+    c = cfg(attack=attack, malicious=(0, 1), defense="median", encrypted=False)
+    g = rounds.initial_vector(c)
+    ups = [rounds.hospital_update(c, h, g, *data.hospital(h), 1) for h in range(6)]
+    ups[4].vector = np.zeros(g.size + 2)
+    rounds.sign(c, ups[4], 1)
+    out = rounds.finish_round(c, g, ups, data.X_val, data.y_val, 1)
+    by_hospital = {r.hospital: r for r in out.records}
+    assert "values where the model has" in by_hospital[4].reason and not by_hospital[4].aggregated
+    assert all(by_hospital[h].malicious and by_hospital[h].attack == attack for h in (0, 1))
+    crafted = [u.vector for u in ups if u.hospital in (0, 1)]
+    assert crafted[0].shape == g.shape and np.array_equal(crafted[0], crafted[1])
+    benign = np.array([u.vector for u in ups if u.hospital in (2, 3, 5)])
+    expected = attacks.alie(benign, 6, 2) if attack == "alie" else attacks.min_max(benign)
+    np.testing.assert_array_equal(crafted[0], expected)
 
 
 @pytest.mark.parametrize("encrypted, defense", [(True, "verification"), (False, "verification"), (False, "median")])
