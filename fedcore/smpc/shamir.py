@@ -55,14 +55,15 @@ def _whole(v) -> int | None:
 def as_share(share, position: int = 0) -> Share:
     """``share`` as a pair of Python ints (NumPy integers are accepted and converted); anything
     else (a float, a string, a pair that is not a pair) is a :class:`ShareError` naming the party
-    by its index when it has one, else by its ``position`` (1-based) among the shares received."""
+    by its index when it has one, else the share by its ``position`` (1-based) among the shares
+    received, blaming no party (a position is not a party's index: that party may be honest)."""
     try:
         i, s = share
     except (TypeError, ValueError):
-        raise ShareError(f"share {position} is not a pair (index, value)", [position]) from None
+        raise ShareError(f"share {position} is not a pair (index, value)") from None
     index, value = _whole(i), _whole(s)
     if index is None:
-        raise ShareError(f"share {position}'s index {i!r} is not a whole number", [position])
+        raise ShareError(f"share {position}'s index {i!r} is not a whole number")
     if value is None:
         raise ShareError(f"the share of party {index} holds {type(s).__name__} {s!r}, not a whole number", [index])
     return index, value
