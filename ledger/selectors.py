@@ -123,6 +123,8 @@ def inclusion_proof(entry: Entry) -> dict:
         proof = chain.merkle_proof(hashes, entry.index)
     except IndexError:
         problem = problem or f"the entry's index {entry.index} is outside its block of {len(hashes)} (modified)"
+    except ValueError:  # bytes.fromhex of a stored hash
+        problem = problem or "an entry hash stored in the block is not hexadecimal (modified)"
     if not problem and not chain.verify_proof(entry.payload_hash, proof, b.merkle_root):
         problem = "the Merkle path does not lead to the block's Merkle root"
     if not problem and header.block_hash() != b.block_hash:

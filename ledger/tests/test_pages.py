@@ -98,6 +98,7 @@ def test_the_explorer_finds_a_round_and_a_round_that_is_not_a_whole_number_match
     ({"payload": '{"experiment":"e1","round":1'}, "not valid JSON"),
     ({"payload": '{"a":NaN}'}, "not valid JSON"),
     ({"payload": '{"experiment":"e1","model_hash":"' + "cd" * 32 + '","round":1}'}, "does not hash"),
+    ({"payload_hash": "zz" * 32}, "does not hash"),  # not hexadecimal: no Merkle path can be built either
 ])
 def test_a_damaged_entry_is_shown_as_stored_and_its_proof_fails_with_the_reason(client, provider, ledger, damage, problem):
     entry = Entry.objects.get()

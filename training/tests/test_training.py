@@ -727,6 +727,9 @@ def test_the_shell_commands_take_whole_numbers_in_plain_ascii_digits_only():
     arabic_indic = "".join(chr(0x660 + int(d)) for d in str(ds.pk))  # a name, not the dataset's id
     with pytest.raises(CommandError, match=f"no dataset '{arabic_indic}'"):
         call_command("run_experiment", "--dataset", arabic_indic, "--eager")
+    Dataset.objects.filter(pk=ds.pk).update(name="-1")  # a name that reads as a number, but is no dataset's id
+    with pytest.raises(CommandError, match="too few for 999 hospitals"):  # found by its name
+        call_command("run_experiment", "--dataset", "-1", "--hospitals", "999", "--eager")
     assert not Experiment.objects.exists()
 
 

@@ -37,10 +37,12 @@ class Command(BaseCommand):
         p.add_argument("--timeout", type=float, default=3600)
 
     def handle(self, *args, **o):
-        try:  # an id in plain digits ("١" is a name, as str.isdigit would not say)
+        ds = None
+        try:  # an id in plain digits ("١" is a name, as str.isdigit would not say); else, or if no id, a name
             ds = Dataset.objects.filter(pk=parse_whole_number(o["dataset"])).first()
         except ValueError:
-            ds = Dataset.objects.filter(name=o["dataset"]).first()
+            pass
+        ds = ds or Dataset.objects.filter(name=o["dataset"]).first()
         if ds is None:
             raise CommandError(f"no dataset {o['dataset']!r}; run load_demo_data or see the datasets page")
         if o["eager"]:
