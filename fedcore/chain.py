@@ -309,7 +309,9 @@ class Report:
 
 
 def verify_chain(blocks: list[StoredBlock], genesis_authorities: list[str], *, expected_digest: dict | None = None) -> Report:
-    """Re-hash every entry, rebuild every Merkle root, check links, heights, seals and turns.
+    """Re-hash every entry, rebuild every Merkle root, check links, heights, seals and turns, and
+    that each entry's lookup columns (experiment, round, hospital; not hashed) say what its
+    sealed payload says.
 
     Votes recorded in the chain (kind "vote": voter fingerprint, action, subject PEM, time, and
     the voter's signature of those, see :func:`sign_vote`) change the authority set from the

@@ -33,7 +33,8 @@ class PlainIntegerField(forms.IntegerField):
 
 class PlainIntegerSerializerField(serializers.IntegerField):
     """An API whole number: a JSON integer, or text in plain ASCII digits with an optional sign.
-    A boolean, a fractional or non-finite number, and text such as "1_0" or "١٠" are refused."""
+    A boolean, any float (10.0 included: a whole number is written without a point), and text
+    such as "1_0" or "١٠" are refused."""
 
     default_error_messages = {"invalid": WHOLE_NUMBER_MESSAGE}
 

@@ -41,7 +41,7 @@ def ledger_verify(*, expected_digest: dict | None = None) -> chain.Report:
     if report.intact and head is not None and (head[0] > report.height
                                                or (head[0] == report.height and head[1] != report.digest)):
         return dataclasses.replace(
-            report, intact=False, block=report.height + 1,
+            report, intact=False, block=None,  # as for a digest's missing height: no stored block is at fault
             problem=f"the chain ends at height {report.height}, but its head records height {head[0]} "
                     f"(block hash {head[1][:16]}…): blocks were deleted from the end, or the head was altered")
     return report

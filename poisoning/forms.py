@@ -8,7 +8,7 @@ from fedcore.data import format_size
 from fedhealth.fields import PlainIntegerField
 from training.forms import FeatureForm
 from training.models import Dataset
-from training.selectors import dataset_columns
+from training.selectors import column_labels
 
 from .models import Detector
 
@@ -36,9 +36,8 @@ class PredictForm(FeatureForm):
                                  "diagnosis": record.get(ranges["target"])}
         # labelled as the risk form labels the same dataset (what each column measures, its unit);
         # the accepted ranges stay the predictor's
-        described = {c["name"]: c for c in dataset_columns(detector.dataset)}
-        features = [{**f, **{k: described[f["name"]][k] for k in ("description", "unit") if f["name"] in described}}
-                    for f in ranges["features"]]
+        labels = column_labels(detector.dataset)
+        features = [{**f, **labels.get(f["name"], {})} for f in ranges["features"]]
         super().__init__(features, *args, **kwargs)
         self.detector = detector
         self.fields["diagnosis"] = forms.ChoiceField(label=f"Recorded {ranges['target']}",

@@ -71,6 +71,11 @@ def dataset_columns(ds: Dataset) -> list[dict]:
              "mean": float(t.X[:, j].mean()), "std": float(t.X[:, j].std())} for j, c in enumerate(t.columns)]
 
 
+def column_labels(ds: Dataset) -> dict[str, dict]:
+    """Per column, what it measures and its unit (a form's labels; no statistics computed)."""
+    return {c.name: {"description": c.description, "unit": c.unit} for c in dataset_table(ds).columns}
+
+
 def experiment_rounds(exp: Experiment) -> QuerySet[Round]:
     return exp.round_set.filter(status=Round.Status.FINISHED).order_by("number")
 

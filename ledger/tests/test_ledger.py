@@ -68,7 +68,7 @@ def test_append_seals_in_turn_and_is_idempotent():
     (lambda: [sql("DELETE FROM ledger_entry WHERE block_id = %s", (block_id(1),)),
               sql("DELETE FROM ledger_block WHERE height = 1")], "missing or inserted", (2, None)),
     (lambda: [sql("DELETE FROM ledger_entry WHERE block_id = %s", (block_id(2),)),
-              sql("DELETE FROM ledger_block WHERE height = 2")], "deleted from the end", (2, None)),
+              sql("DELETE FROM ledger_block WHERE height = 2")], "deleted from the end", (None, None)),
     # the lookup columns are not hashed, but a lookup must never find an entry under another round
     (lambda: sql("UPDATE ledger_entry SET round_no = 7 WHERE round_no = 2 AND hospital = 4"), "differs from its sealed", (2, 4)),
     (lambda: sql("UPDATE ledger_entry SET experiment = 'e2' WHERE round_no = 1 AND hospital = 2"), "differs from its sealed", (1, 2)),
