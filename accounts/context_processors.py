@@ -14,8 +14,9 @@ PROVIDER_RESULTS = [
 def navigation(request):
     """The navigation of the current user's role (templates/base.html renders it).
 
-    Each entry is a dict: ``label``, ``url``, ``active``, and for a menu ``children`` (entries of
-    the same shape, ``url`` then empty)."""
+    Each entry is a dict: ``label``, ``url``, ``active`` (the page is this entry's or under it, as
+    a dataset's page is under Datasets), ``current`` (the page is this entry's), and for a menu
+    ``children`` (entries of the same shape, ``url`` then empty)."""
     user = getattr(request, "user", None)
     if not (user and user.is_authenticated):
         return {"nav": _resolve([("Log in", "accounts:login"), ("Register", "accounts:register")], request)}
@@ -43,17 +44,28 @@ def navigation(request):
 
 
 def _resolve(items, request):
-    """An entry for each item whose page exists; a menu none of whose pages exist is left out."""
+    """The entries of the pages that exist (a menu none of whose pages exist is left out), the
+    one whose address is the longest start of the current page's marked active."""
+    urls = {}
+    for label, target in items:
+        for child, name in (target if isinstance(target, list) else [(label, target)]):
+            try:
+                urls[name] = reverse(name)
+            except NoReverseMatch:
+                pass
+    section = max((u for u in urls.values() if request.path.startswith(u)), key=len, default=None)
+
+    def entry(label, name):
+        url = urls[name]
+        return {"label": label, "url": url, "active": url == section, "current": url == request.path, "children": []}
+
     resolved = []
     for label, target in items:
         if isinstance(target, list):
-            children = _resolve(target, request)
+            children = [entry(child, name) for child, name in target if name in urls]
             if children:
-                resolved.append({"label": label, "url": "", "active": any(c["active"] for c in children), "children": children})
-            continue
-        try:
-            url = reverse(target)
-        except NoReverseMatch:
-            continue
-        resolved.append({"label": label, "url": url, "active": request.path == url, "children": []})
+                resolved.append({"label": label, "url": "", "active": any(c["active"] for c in children),
+                                 "current": False, "children": children})
+        elif target in urls:
+            resolved.append(entry(label, target))
     return resolved

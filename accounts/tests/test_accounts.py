@@ -323,3 +323,10 @@ def test_provider_top_bar_has_few_entries_and_still_reaches_every_page(client, p
     page = client.get(reverse("training:accuracy_chart")).content.decode()
     assert "<details><summary class=\"active\">Results</summary>" in page  # the menu holding the current page is marked
     assert f'<a href="{reverse("training:accuracy_chart")}" aria-current="page"' in page
+    assert f'<a href="{reverse("training:accuracy_results")}">' in page  # its address starts the chart's: not marked
+    # a page under an entry (a form, a detail page) marks that entry, without calling it the current page
+    for name, args, entry in (("training:dataset_upload", [], "training:dataset_list"),
+                              ("ledger:verify", [], "ledger:block_list")):
+        page = client.get(reverse(name, args=args)).content.decode()
+        assert f'<a href="{reverse(entry)}" class="active">' in page, name
+        assert page.count('class="active"') == 1 and 'aria-current="page"' not in page, name
