@@ -82,3 +82,10 @@ class Prediction(models.Model):
         """A batch record's uploaded cells that are neither a feature nor the diagnosis (a
         patient id, notes): what tells the uploader which of their rows this is."""
         return [(name, text) for name, text in self.uploaded if name not in self.inputs and text.strip()]
+
+    @property
+    def record_cells(self) -> list[tuple[str, str]]:
+        """What tells which record this is: a batch record's other cells, else (a form's or an
+        API call's record, or a batch without such cells) its values as predicted."""
+        return self.other_cells or [(name, f"{value:g}" if isinstance(value, float) else str(value))
+                                    for name, value in self.inputs.items()]

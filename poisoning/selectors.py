@@ -156,8 +156,10 @@ def prediction_filters(params) -> dict[str, str]:
             "query": params.get("q", "").strip()[:100]}
 
 
-def prediction_datasets() -> list[str]:
-    return list(Prediction.objects.order_by("dataset_name").values_list("dataset_name", flat=True).distinct())
+def prediction_datasets(*, user=None) -> list[str]:
+    """The datasets predictions were made on (``user``'s only, if given), for a filter's choices."""
+    qs = Prediction.objects.all() if user is None else Prediction.objects.filter(user=user)
+    return list(qs.order_by("dataset_name").values_list("dataset_name", flat=True).distinct())
 
 
 def _ratio_row(label: str, poisoned: int, benign: int, **extra) -> dict:

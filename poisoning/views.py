@@ -173,8 +173,11 @@ def my_predictions(request: HttpRequest) -> HttpResponse:
         messages.warning(request, f"“{wanted[:40]}” is not a batch id; showing all your predictions.")
     # a batch reads whole, in the order of its file: the n-th row shown is the file's n-th record
     qs = selectors.predictions(user=request.user, batch=batch).order_by("id") if batch else _filtered(request, user=request.user)
+    filters = selectors.prediction_filters(request.GET)
     return render(request, "poisoning/my_predictions.html", {
-        "page": Paginator(qs, 25).get_page(request.GET.get("page")), "batch": batch})
+        "page": Paginator(qs, 25).get_page(request.GET.get("page")), "batch": batch, "filters": filters,
+        "filtered": any(filters.values()), "datasets": selectors.prediction_datasets(user=request.user),
+        "statuses": selectors.STATUSES})
 
 
 @role_required(REMOTE, PROVIDER)

@@ -182,3 +182,23 @@ def test_a_one_record_batch_says_one_record(client, remote, detector):
     r = client.post(reverse("poisoning:predict_batch"), {"file": SimpleUploadedFile("one.csv", content), "detector": detector.pk},
                     follow=True)
     assert "1 record predicted." in r.content.decode() and "1 records" not in r.content.decode()
+
+
+def test_my_predictions_filter_like_the_providers_list_and_show_which_record_each_is(client, remote, make_user, detector):
+    form = services.prediction_create(user=remote, detector=detector, values=values(detector), diagnosis="benign")
+    other = make_user(username="someone")
+    services.prediction_create(user=other, detector=detector, values=values(detector), diagnosis="benign")
+    Prediction.objects.create(user=other, detector=detector, dataset_name="Elsewhere", inputs={}, status="Benign",
+                              probability=0.1, reasons=["r"])
+    client.force_login(remote)
+    url = reverse("poisoning:my_predictions")
+    body = client.get(url).content.decode()
+    # the filters offer the user's own datasets only; a form record shows its first values
+    assert 'role="search"' in body and f"<option>{form.dataset_name}</option>" in body and "Elsewhere" not in body
+    first = next(iter(form.inputs))
+    assert "<th>Record</th>" in body and f"{first}: {form.record_cells[0][1]}" in body
+    other_status = "Benign" if form.status == "Poisoned" else "Poisoned"
+    page = client.get(url, {"status": other_status})
+    assert list(page.context["page"].object_list) == [] and "None of your predictions matches these filters" in page.content.decode()
+    assert list(client.get(url, {"status": form.status}).context["page"].object_list) == [form]
+    assert list(client.get(url, {"q": "someone"}).context["page"].object_list) == []  # never another user's
