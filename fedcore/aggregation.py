@@ -34,8 +34,8 @@ def fedavg(U, sample_counts=None) -> AggregationResult:
     """McMahan et al. 2017: mean weighted by the hospitals' sample counts."""
     U = _stack(U)
     w = np.ones(len(U)) if sample_counts is None else np.asarray(sample_counts, dtype=np.float64)
-    if w.sum() <= 0:
-        raise ValueError("sample counts must sum to a positive number")
+    if w.shape != (len(U),) or not (np.isfinite(w).all() and (w >= 0).all() and w.sum() > 0):
+        raise ValueError("give one sample count per update, each finite and not negative, summing to more than 0")
     return AggregationResult((w / w.sum()) @ U, np.ones(len(U), bool))
 
 

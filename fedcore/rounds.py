@@ -107,6 +107,11 @@ class FederatedData:
         return self.X_train[idx], self.y_train[idx]
 
     @property
+    def sample_counts(self) -> dict[int, int]:
+        """Each hospital's number of training rows, as the consortium registered it."""
+        return {h: len(idx) for h, idx in enumerate(self.parts)}
+
+    @property
     def root(self) -> tuple[np.ndarray, np.ndarray]:
         """FLTrust's small clean root dataset on the server: a slice of the validation set."""
         n = max(10, len(self.y_val) // 2)
@@ -141,9 +146,10 @@ def _seeded_identity(experiment: str, seed: int, hospital: int) -> Identity:
     return Identity.from_seed(f"fedhealth:{experiment}:{seed}:hospital:{hospital}".encode())
 
 
-def binding(cfg: RoundConfig, round_no: int, hospital: int, update_hash: str) -> bytes:
-    """What a hospital signs: its update bound to experiment, round and hospital (no replay)."""
-    return f"fedhealth-update|{cfg.experiment}|{round_no}|{hospital}|{update_hash}".encode()
+def binding(cfg: RoundConfig, round_no: int, hospital: int, update_hash: str, n_samples: int) -> bytes:
+    """What a hospital signs: its update bound to experiment, round and hospital (no replay), and
+    the number of rows it trained on (its weight in the average, and the scale of its norm test)."""
+    return f"fedhealth-update|{cfg.experiment}|{round_no}|{hospital}|{n_samples}|{update_hash}".encode()
 
 
 @dataclass
@@ -165,6 +171,7 @@ def hospital_update(cfg: RoundConfig, hospital: int, global_vector: np.ndarray, 
     malicious = hospital in cfg.malicious and cfg.attack != "none"
     params = cfg.attack_settings
     rng = _rng(cfg, round_no, hospital, 1)
+    n_rows = len(y_h)  # what it claims, a backdoor attacker too (its triggered copies would give it away)
     if malicious and cfg.attack == "label_flip":
         y_h = atk.label_flip(y_h, cfg.spec.n_classes)
     elif malicious and cfg.attack == "backdoor":
@@ -182,14 +189,14 @@ def hospital_update(cfg: RoundConfig, hospital: int, global_vector: np.ndarray, 
             update = atk.scaling(update, **params)
         elif cfg.attack == "backdoor":
             update = atk.scaling(update, factor=params["boost"])
-    return sign(cfg, LocalUpdate(hospital, update, len(y_h), malicious, cfg.attack if malicious else "",
+    return sign(cfg, LocalUpdate(hospital, update, n_rows, malicious, cfg.attack if malicious else "",
                                  time.perf_counter() - t0), round_no, identity)
 
 
 def sign(cfg: RoundConfig, u: LocalUpdate, round_no: int, identity: Identity | None = None) -> LocalUpdate:
     u.update_hash = model_hash(u.vector)
     identity = identity or hospital_identity(cfg, u.hospital)
-    u.signature = identity.sign(binding(cfg, round_no, u.hospital, u.update_hash))
+    u.signature = identity.sign(binding(cfg, round_no, u.hospital, u.update_hash, u.n_samples))
     return u
 
 
@@ -229,17 +236,30 @@ class RoundOutcome:
     seconds: float
 
 
+MAX_SAMPLES = 10**9  # rows a hospital may claim to have trained on
+
+
 def check_signature(cfg: RoundConfig, u: LocalUpdate, round_no: int, seen: set[int],
-                    public_keys: Mapping[int, str] | None = None) -> tuple[bool, str]:
-    """Reject forged, re-addressed or replayed updates; the round goes on without them.
+                    public_keys: Mapping[int, str] | None = None,
+                    sample_counts: Mapping[int, int] | None = None) -> tuple[bool, str]:
+    """Reject forged, re-addressed or replayed updates, and those that claim another number of
+    training rows than the hospital registered; the round goes on without them.
 
     ``seen``: the hospitals whose update this round was accepted. A hospital has one update per
     round; two hospitals that send the same vector (colluders) are each judged by the defense.
     ``public_keys``: each hospital's registered public key (PEM); without them, the simulated
-    :func:`hospital_identity`.
+    :func:`hospital_identity`. ``sample_counts``: each hospital's registered number of rows;
+    without them, any whole number from 1 to MAX_SAMPLES is taken as claimed (and signed).
     """
     if model_hash(u.vector) != u.update_hash:
         return False, "update does not match the hash it was signed with"
+    n = u.n_samples
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SAMPLES:
+        return False, f"the update claims {str(n)[:20]} training rows; a count is a whole number from 1 to {MAX_SAMPLES:,}"
+    if sample_counts is not None and n != sample_counts.get(u.hospital):
+        return False, (f"the update claims {n:,} training rows where the hospital registered "
+                       f"{sample_counts[u.hospital]:,}" if u.hospital in sample_counts else
+                       "no number of training rows is registered for this hospital")
     if u.hospital in seen:
         return False, "replayed update: this hospital already submitted an update this round"
     if public_keys is None:
@@ -248,8 +268,8 @@ def check_signature(cfg: RoundConfig, u: LocalUpdate, round_no: int, seen: set[i
         public = public_keys[u.hospital]
     else:
         return False, "no public key is registered for this hospital"
-    if not verify_signature(public, binding(cfg, round_no, u.hospital, u.update_hash), u.signature):
-        return False, "signature does not verify for this hospital, round and experiment"
+    if not verify_signature(public, binding(cfg, round_no, u.hospital, u.update_hash, n), u.signature):
+        return False, "signature does not verify for this hospital, round, experiment and row count"
     seen.add(u.hospital)
     return True, ""
 
@@ -262,10 +282,12 @@ def _mean_cosines(U: np.ndarray) -> np.ndarray:
     return (C.sum(axis=1) - np.diag(C)) / max(1, k - 1)
 
 
-def apply_collusion(cfg: RoundConfig, updates: list[LocalUpdate], round_no: int, n_parameters: int) -> None:
+def apply_collusion(cfg: RoundConfig, updates: list[LocalUpdate], round_no: int, n_parameters: int,
+                    identities: Mapping[int, Identity] | None = None) -> None:
     """ALIE / min-max: malicious hospitals replace their update with one crafted from the
     benign updates of the round (they collude and see them; one that is not a usable update of
-    the model's ``n_parameters`` is left out), then re-sign it."""
+    the model's ``n_parameters`` is left out), then re-sign it, each with its key in
+    ``identities`` (else the simulated :func:`hospital_identity`)."""
     if cfg.attack not in ("alie", "min_max"):
         return
     bad = [u for u in updates if u.hospital in cfg.malicious]
@@ -276,23 +298,26 @@ def apply_collusion(cfg: RoundConfig, updates: list[LocalUpdate], round_no: int,
     crafted = atk.alie(good, len(updates), len(bad)) if cfg.attack == "alie" else atk.min_max(good)
     for u in bad:
         u.vector, u.malicious, u.attack = crafted.copy(), True, cfg.attack
-        sign(cfg, u, round_no)
+        sign(cfg, u, round_no, (identities or {}).get(u.hospital))
 
 
 def finish_round(cfg: RoundConfig, global_vector: np.ndarray, updates: list[LocalUpdate], X_val: np.ndarray,
                  y_val: np.ndarray, round_no: int, *, X_root: np.ndarray | None = None, y_root: np.ndarray | None = None,
                  X_test: np.ndarray | None = None, y_test: np.ndarray | None = None, sink: Sink | None = None,
-                 public_keys: Mapping[int, str] | None = None) -> RoundOutcome:
-    """Check, verify and aggregate one round's updates (``public_keys``: see :func:`check_signature`)."""
+                 public_keys: Mapping[int, str] | None = None, sample_counts: Mapping[int, int] | None = None,
+                 colluder_identities: Mapping[int, Identity] | None = None) -> RoundOutcome:
+    """Check, verify and aggregate one round's updates (``public_keys``, ``sample_counts``: see
+    :func:`check_signature`; ``colluder_identities``: see :func:`apply_collusion`)."""
     t0 = time.perf_counter()
     sink = sink or (lambda kind, payload: None)
     updates = sorted(updates, key=lambda u: u.hospital)
-    apply_collusion(cfg, updates, round_no, global_vector.size)
+    apply_collusion(cfg, updates, round_no, global_vector.size, colluder_identities)
     seen: set[int] = set()
-    sig = [check_signature(cfg, u, round_no, seen, public_keys) for u in updates]
+    sig = [check_signature(cfg, u, round_no, seen, public_keys, sample_counts) for u in updates]
     for u, (ok, _) in zip(updates, sig, strict=True):
         sink("update", {"experiment": cfg.experiment, "round": round_no, "hospital": u.hospital,
-                        "update_hash": u.update_hash, "n_samples": u.n_samples, "signature_ok": ok})
+                        "update_hash": u.update_hash, "signature_ok": ok,
+                        "n_samples": u.n_samples if isinstance(u.n_samples, int) else None})  # None: not a count
     encrypted = cfg.encrypted and cfg.defense == "verification"
     # NaN or infinity would make every score NaN (and pass every threshold) or stop the round, and
     # so would a value too large for the SMPC ring (or for a norm in float64): such an update is
@@ -315,7 +340,8 @@ def finish_round(cfg: RoundConfig, global_vector: np.ndarray, updates: list[Loca
     cosines[scored] = _mean_cosines(U[scored])
     # an honest update grows with the local steps taken (epochs x batches): compare norms per step,
     # so that large hospitals are not mistaken for boosted ones
-    steps = np.array([max(1, cfg.local_epochs * -(-u.n_samples // cfg.batch_size)) for u in updates], dtype=np.float64)
+    steps = np.array([max(1, cfg.local_epochs * -(-u.n_samples // cfg.batch_size)) if ok else 1
+                      for u, (ok, _) in zip(updates, sig, strict=True)], dtype=np.float64)
     verdicts: list[Verdict] = [
         Verdict(POISONED, None, None, 0.0, "rejected: " + (why if not ok else unusable[i]), encrypted)
         for i, (ok, why) in enumerate(sig)]
@@ -445,7 +471,7 @@ def run_round(cfg: RoundConfig, data: FederatedData, global_vector: np.ndarray, 
     updates = [hospital_update(cfg, h, global_vector, *data.hospital(h), round_no) for h in range(cfg.n_hospitals)]
     X_root, y_root = data.root
     return finish_round(cfg, global_vector, updates, data.X_val, data.y_val, round_no, X_root=X_root, y_root=y_root,
-                        X_test=data.X_test, y_test=data.y_test, sink=sink)
+                        X_test=data.X_test, y_test=data.y_test, sink=sink, sample_counts=data.sample_counts)
 
 
 def run_experiment(cfg: RoundConfig, data: FederatedData, rounds: int, sink: Sink | None = None,

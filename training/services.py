@@ -291,9 +291,13 @@ def round_finish(*, experiment_id: int, round_no: int) -> None:
     # an experiment started before hospitals had keys of their own has none: its updates carry the
     # simulation's signatures (fedcore.rounds.hospital_identity)
     public_keys = dict(HospitalKey.objects.filter(experiment=exp).values_list("hospital", "public_pem")) or None
+    # ALIE and min-max colluders craft their update from the others' and sign it with their own keys
+    colluders = ({h: hospital_signing_key(experiment=exp, hospital=h) for h in cfg.malicious}
+                 if public_keys and cfg.attack in ("alie", "min_max") else None)
     outcome = rounds.finish_round(cfg, selectors.global_vector(exp), updates, fed.X_val, fed.y_val, round_no,
                                   X_root=X_root, y_root=y_root, X_test=fed.X_test, y_test=fed.y_test,
-                                  sink=lambda kind, payload: entries.append((kind, payload)), public_keys=public_keys)
+                                  sink=lambda kind, payload: entries.append((kind, payload)), public_keys=public_keys,
+                                  sample_counts=fed.sample_counts, colluder_identities=colluders)
     with transaction.atomic():
         rnd = Round.objects.select_for_update().get(experiment=exp, number=round_no)
         exp = Experiment.objects.select_for_update().get(pk=experiment_id)

@@ -3,7 +3,7 @@ import warnings
 import numpy as np
 import pytest
 
-from fedcore import attacks, rounds, signing
+from fedcore import aggregation, attacks, rounds, signing
 from fedcore.data import load_builtin
 from fedcore.model import ModelSpec
 
@@ -82,9 +82,58 @@ def test_with_registered_keys_only_each_hospitals_own_key_signs_for_it(setup):
     out = rounds.finish_round(c, g, ups, data.X_val, data.y_val, 1, public_keys=keys)
     assert [r.signature_ok for r in out.records] == [True, False, False, False, False]
     reasons = [r.reason for r in out.records]
-    assert all("signature does not verify for this hospital, round and experiment" in why for why in reasons[1:4])
+    assert all("signature does not verify for this hospital, round, experiment and row count" in why for why in reasons[1:4])
     assert "no public key is registered for this hospital" in reasons[4]
     assert [r.aggregated for r in out.records] == [True, False, False, False, False]
+
+
+def test_the_row_count_an_update_claims_is_signed_and_must_be_the_registered_one(setup):
+    """The count weighs the update in the average and scales its norm test: changed after
+    signing (by a relay) it fails the signature; signed but other than the registered one (a
+    hospital inflating its weight), it is refused; without registered counts, any whole number
+    from 1 is taken as signed."""
+    _, data = setup
+    c = cfg(attack="scaling", malicious=(1,))
+    g = rounds.initial_vector(c)
+    counts = data.sample_counts
+    ups = [rounds.hospital_update(c, h, g, *data.hospital(h), 1) for h in range(6)]
+    assert [u.n_samples for u in ups] == [counts[h] for h in range(6)]
+    ups[1].n_samples *= 100  # after signing: the boosted update would evade the norm test and take the average
+    ups[2].n_samples = 10**6
+    rounds.sign(c, ups[2], 1)  # signed by the hospital itself
+    ups[3].n_samples = 0
+    rounds.sign(c, ups[3], 1)
+    ups[4].n_samples = True
+    for sample_counts in (counts, None):
+        out = rounds.finish_round(c, g, ups, data.X_val, data.y_val, 1, sample_counts=sample_counts)
+        reasons = {r.hospital: r.reason for r in out.records}
+        assert ("where the hospital registered" if sample_counts else "signature does not verify") in reasons[1]
+        assert ("claims 1,000,000 training rows where the hospital registered" in reasons[2]) is (sample_counts is not None)
+        assert "claims 0 training rows; a count is a whole number from 1" in reasons[3]
+        assert "claims True training rows" in reasons[4]
+        assert [r.aggregated for r in out.records] == [True, False, sample_counts is None, False, False, True]
+    with pytest.raises(ValueError, match="each finite and not negative"):
+        aggregation.fedavg([[1.0, 1.0], [2.0, 2.0]], [-1, 2])
+    with pytest.raises(ValueError, match="one sample count per update"):
+        aggregation.fedavg([[1.0, 1.0], [2.0, 2.0]], [1, 2, 3])
+
+
+@pytest.mark.parametrize("attack", ["alie", "min_max"])
+def test_colluders_sign_their_crafted_update_with_their_own_keys(setup, attack):
+    _, data = setup
+    c = cfg(attack=attack, malicious=(1, 4), defense="none", encrypted=False)
+    g = rounds.initial_vector(c)
+    own = {h: signing.Identity.generate() for h in range(6)}
+    ups = [rounds.hospital_update(c, h, g, *data.hospital(h), 1, identity=own[h]) for h in range(6)]
+    keys = {h: i.public_pem for h, i in own.items()}
+    out = rounds.finish_round(c, g, ups, data.X_val, data.y_val, 1, public_keys=keys,
+                              colluder_identities={h: own[h] for h in (1, 4)})
+    assert all(r.signature_ok and r.aggregated for r in out.records)  # no defense: the crafted updates get in
+    assert {r.hospital for r in out.records if r.malicious} == {1, 4}
+    # without their keys the re-signed updates would be forgeries, as for anyone else
+    ups = [rounds.hospital_update(c, h, g, *data.hospital(h), 1, identity=own[h]) for h in range(6)]
+    out = rounds.finish_round(c, g, ups, data.X_val, data.y_val, 1, public_keys=keys)
+    assert [r.signature_ok for r in out.records] == [h not in (1, 4) for h in range(6)]
 
 
 def test_robust_baselines_run_through_the_pipeline(setup):
@@ -141,7 +190,7 @@ def test_colluding_hospitals_send_the_update_crafted_from_the_benign_ones_re_sig
             assert u.update_hash == sealed[u.hospital] == rounds.model_hash(crafted)
             # re-signed by the hospital after crafting, for this round
             public = rounds.hospital_identity(c, u.hospital).public_pem
-            assert signing.verify_signature(public, rounds.binding(c, 1, u.hospital, u.update_hash), u.signature)
+            assert signing.verify_signature(public, rounds.binding(c, 1, u.hospital, u.update_hash, u.n_samples), u.signature)
         else:
             assert sealed[u.hospital] == rounds.model_hash(u.vector)
     for r in out.records:  # the colluders send one vector, but each under its own signature

@@ -533,7 +533,7 @@ def test_each_hospital_signs_with_its_own_random_key_stored_encrypted_and_the_se
         assert key.public_pem != rounds.hospital_identity(cfg, h).public_pem  # not derivable from the settings
     # hospital 2's update re-signed with the key anyone could derive from the experiment's id and seed
     staged = HospitalUpdate.objects.get(experiment=exp, round_no=1, hospital=2)
-    forged = rounds.hospital_identity(cfg, 2).sign(rounds.binding(cfg, 1, 2, staged.update_hash))
+    forged = rounds.hospital_identity(cfg, 2).sign(rounds.binding(cfg, 1, 2, staged.update_hash, staged.n_samples))
     HospitalUpdate.objects.filter(pk=staged.pk).update(signature=forged.hex())
     services.round_finish(experiment_id=exp.pk, round_no=1)
     records = {r.hospital: r for r in UpdateRecord.objects.filter(experiment=exp, round_no=1)}
@@ -548,7 +548,25 @@ def test_each_hospital_signs_with_its_own_random_key_stored_encrypted_and_the_se
     u = HospitalUpdate.objects.get(experiment=exp, round_no=2, hospital=0)
     from fedcore.signing import verify_signature
 
-    assert verify_signature(keys[0].public_pem, rounds.binding(cfg, 2, 0, u.update_hash), bytes.fromhex(u.signature))
+    assert verify_signature(keys[0].public_pem, rounds.binding(cfg, 2, 0, u.update_hash, u.n_samples), bytes.fromhex(u.signature))
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("attack", ["alie", "min_max"])
+def test_colluding_hospitals_sign_their_crafted_updates_with_their_own_keys(attack):
+    """ALIE and min-max updates are crafted when the round's updates are in; the colluders sign
+    them with their own stored keys, so that the defense judges them (not the signature check)."""
+    ds = services.dataset_create_builtin(name="pima")
+    exp = services.experiment_create(name=attack, dataset=ds, model_kind="logreg", n_hospitals=5, rounds_=1, seed=0,
+                                     attack=attack, malicious_fraction=0.4, defense="none", encrypted=False,
+                                     launch=False)
+    services.experiment_start(experiment_id=exp.pk)  # the fanned-out tasks go to the broker, unconsumed
+    for h in range(5):
+        services.round_train_hospital(experiment_id=exp.pk, round_no=1, hospital=h)
+    services.round_finish(experiment_id=exp.pk, round_no=1)
+    records = list(UpdateRecord.objects.filter(experiment=exp, round_no=1).order_by("hospital"))
+    assert sum(r.malicious for r in records) == 2 and all(r.attack == attack for r in records if r.malicious)
+    assert all(r.signature_ok and r.aggregated for r in records), [r.reason for r in records]
 
 
 @pytest.mark.django_db(transaction=True)
