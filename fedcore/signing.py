@@ -100,8 +100,9 @@ class Identity:
 
     @classmethod
     def load_encrypted(cls, pem: str, passphrase: str) -> Identity:
-        # An unencrypted PEM would load whatever the passphrase: refuse it, keys are stored encrypted.
-        if "ENCRYPTED PRIVATE KEY" not in pem:
+        # An unencrypted PEM would load whatever the passphrase: refuse it, keys are stored encrypted
+        # (its first line must say so: a header line of a plain key could carry the words too).
+        if not isinstance(pem, str) or pem.strip().splitlines()[:1] != ["-----BEGIN ENCRYPTED PRIVATE KEY-----"]:
             raise SigningError(
                 "not an encrypted private key (expected an ENCRYPTED PRIVATE KEY PEM)"
             )

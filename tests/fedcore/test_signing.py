@@ -60,6 +60,14 @@ def test_encrypted_export_round_trips_and_refuses_wrong_passphrase():
         ALICE.export_encrypted("")
     with pytest.raises(SigningError, match="not an encrypted private key"):
         Identity.load_encrypted(ALICE.public_pem, "correct horse")
+    # a plain key that carries the words in a header line is still a plain key
+    plain = ALICE._key.export_key(format="PEM", use_pkcs8=True)
+    disguised = plain.replace("-----BEGIN PRIVATE KEY-----\n", "-----BEGIN PRIVATE KEY-----\nComment: ENCRYPTED PRIVATE KEY\n")
+    for pem in (plain, disguised, None, ""):
+        with pytest.raises(SigningError, match="not an encrypted private key"):
+            Identity.load_encrypted(pem, "any passphrase")
+    crlf = ALICE.export_encrypted("correct horse").replace("\n", "\r\n")  # as a Windows editor saves it
+    assert Identity.load_encrypted(crlf, "correct horse").public_pem == ALICE.public_pem
 
 
 def test_scalar_round_trip_and_bounds():
