@@ -51,6 +51,8 @@ def pairwise_sq_distances(U: np.ndarray) -> np.ndarray:
 def krum_scores(U: np.ndarray, n_malicious: int) -> np.ndarray:
     """Blanchard et al. 2017: sum of squared distances to the k - f - 2 nearest neighbours."""
     k = len(U)
+    if n_malicious < 0:
+        raise ValueError(f"n_malicious={n_malicious}: the number of malicious updates cannot be negative")
     m = max(1, k - n_malicious - 2)
     if k == 1:
         return np.zeros(1)
@@ -73,6 +75,8 @@ def krum(U, n_malicious: int = 0, sample_counts=None) -> AggregationResult:
 def multi_krum(U, n_malicious: int = 0, m: int | None = None, sample_counts=None) -> AggregationResult:
     """The m best Krum scores, averaged (m = k - f by default)."""
     U = _stack(U)
+    if m is not None and not 1 <= m <= len(U):
+        raise ValueError(f"m={m}: Multi-Krum averages between 1 and the {len(U)} updates")
     m = m or max(1, len(U) - n_malicious)
     scores = krum_scores(U, n_malicious)
     chosen = np.argsort(scores, kind="stable")[:m]

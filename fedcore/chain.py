@@ -137,11 +137,11 @@ def seal(identity: Identity, header: Header) -> str:
 
 
 def verify_seal(public_pem: str, header: Header, signature_hex: str) -> bool:
-    try:
-        sig = bytes.fromhex(signature_hex)
-    except ValueError:
+    """Whether the seal is the authority's signature of the header, written as sealed: 64 bytes
+    in lowercase hex (a copy rewritten in capitals is a modified row, as for votes)."""
+    if not isinstance(signature_hex, str) or not _SIGNATURE_HEX.fullmatch(signature_hex):
         return False
-    return verify_signature(public_pem, header.encode(), sig)
+    return verify_signature(public_pem, header.encode(), bytes.fromhex(signature_hex))
 
 
 @dataclass

@@ -69,10 +69,11 @@ def secure_weighted_sum(
         (2.0**63 / max(w_ring_total, 1) - 1.0) / 2.0**frac_bits,
     )
     rng = None if seed is None else np.random.default_rng(seed)
-    acc = np.zeros((n_parties, *shape), dtype=U64)  # row p: party p's running sum
+    size = int(np.prod(shape))  # the sum runs on flat vectors (a 0-d one included), reshaped at the end
+    acc = np.zeros((n_parties, size), dtype=U64)  # row p: party p's running sum
     shares = np.empty_like(acc)  # row p: party p's share of the current update
     for i, (v, wi) in enumerate(zip(vectors, w_ring, strict=True)):
-        v = np.asarray(v, dtype=np.float64)
+        v = np.asarray(v, dtype=np.float64).reshape(size)
         if v.size and not (v.max() < bound and v.min() > -bound):  # the hospital's check; NaN fails
             raise OverflowError(
                 f"update {i} has values beyond +-{bound:.3g} (or not finite); "
@@ -82,4 +83,4 @@ def secure_weighted_sum(
         share_with_keys(encode(v, frac_bits), keys, out=shares)
         shares *= wi  # each party, locally: public weight times its share
         acc += shares
-    return decode(reconstruct(Shared(acc)), frac_bits + weight_frac_bits)
+    return decode(reconstruct(Shared(acc)), frac_bits + weight_frac_bits).reshape(shape)

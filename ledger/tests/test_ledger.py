@@ -64,6 +64,7 @@ def test_append_seals_in_turn_and_is_idempotent():
      "payload modified", (0, 1)),
     (lambda: sql("UPDATE ledger_block SET prev_hash = %s WHERE height = 2", ("f" * 64,)), "link broken", (2, None)),
     (lambda: sql("UPDATE ledger_block SET signature = %s WHERE height = 1", ("00" * 64,)), "bad seal", (1, None)),
+    (lambda: sql("UPDATE ledger_block SET signature = UPPER(signature) WHERE height = 1"), "bad seal", (1, None)),
     (lambda: sql("UPDATE ledger_block SET timestamp = '2020-01-01T00:00:00.000+00:00' WHERE height = 0"), "header modified", (0, None)),
     (lambda: [sql("DELETE FROM ledger_entry WHERE block_id = %s", (block_id(1),)),
               sql("DELETE FROM ledger_block WHERE height = 1")], "missing or inserted", (2, None)),

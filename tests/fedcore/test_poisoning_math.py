@@ -27,6 +27,12 @@ def test_krum_picks_from_the_cluster_and_multi_krum_drops_outliers():
     m = agg.multi_krum(U, n_malicious=3)
     assert m.selected.sum() == 7 and not m.selected[:3].any()
     np.testing.assert_allclose(m.vector, U[3:].mean(axis=0))
+    assert agg.multi_krum(U, n_malicious=3, m=len(U)).selected.all()
+    for bad in (0, -1, len(U) + 1):  # m=0 used to mean the default, m=-1 all but one
+        with pytest.raises(ValueError, match=f"m={bad}: Multi-Krum averages between 1 and the 10 updates"):
+            agg.multi_krum(U, m=bad)
+    with pytest.raises(ValueError, match="cannot be negative"):
+        agg.krum(U, n_malicious=-1)
 
 
 def test_median_and_trimmed_mean_ignore_outliers():

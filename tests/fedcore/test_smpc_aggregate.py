@@ -62,6 +62,8 @@ def test_share_keys_are_fresh_yet_the_opened_sum_repeats(monkeypatch):
 def test_secure_weighted_sum_keeps_the_shape_and_refuses_bad_input():
     M = [np.ones((2, 3)), 2 * np.ones((2, 3))]
     assert secure_weighted_sum(M, [0.5, 0.25]).shape == (2, 3)
+    scalar = secure_weighted_sum([np.array(1.5), np.array(-0.5)], [0.5, 0.5])  # 0-d updates too
+    assert scalar.shape == () and abs(float(scalar) - 0.5) < 1e-4
     with pytest.raises(ValueError, match="one weight per update"):
         secure_weighted_sum(M, [1.0])
     with pytest.raises(ValueError, match="same shape"):
