@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 
 from .middleware import status_message
 from .models import User
-from .services import PROFILE_FIELDS, taken
+from .services import PROFILE_FIELDS, normalize_username, taken
 
 
 class LoginForm(AuthenticationForm):
@@ -47,7 +47,11 @@ class RegistrationForm(ProfileForm):
         fields = ["username", *PROFILE_FIELDS]
 
     def clean_username(self) -> str:
-        username = self.cleaned_data["username"]
+        username = normalize_username(self.cleaned_data["username"])  # checked as it will be stored
+        limit = User._meta.get_field("username").max_length
+        if len(username) > limit:
+            raise ValidationError(f"This username has {len(username):,} characters as stored (some characters "
+                                  f"stand for several); at most {limit} are allowed.")
         User.username_validator(username)
         clash = taken(username=username).get("username")
         if clash:

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models.functions import Length
 
 from .models import AuthorizationEvent, Role, Status, User
 
@@ -16,14 +17,29 @@ EMAIL_TAKEN = "An account with this email address already exists."
 
 def taken(*, username: str | None = None, email: str | None = None, exclude_pk: int | None = None) -> dict[str, str]:
     """Field -> message for a username or email address that another account has in any capitals
-    ("Ann" and "ann" would be two people to an admin, one to a mail server)."""
+    ("Ann" and "ann" would be two people to an admin, one to a mail server), in any alphabet
+    ("Ärzte" and "ärzte": SQLite's case-insensitive match folds ASCII letters only)."""
     others = User.objects.exclude(pk=exclude_pk)
     clashes = {}
-    if username and others.filter(username__iexact=username).exists():
-        clashes["username"] = USERNAME_TAKEN
-    if email and others.filter(email__iexact=email).exists():
-        clashes["email"] = EMAIL_TAKEN
+    for field, value, message in (("username", username, USERNAME_TAKEN), ("email", email, EMAIL_TAKEN)):
+        if value and _held_in_other_capitals(others, field, value):
+            clashes[field] = message
     return clashes
+
+
+def _held_in_other_capitals(others, field: str, value: str) -> bool:
+    """Whether one of ``others`` has ``value`` in ``field``, compared case-folded: the candidates are
+    the values as long as it (folding case keeps the length but for a few letters such as ß)."""
+    folded = value.casefold()
+    same_length = others.annotate(_length=Length(field)).filter(_length=len(value))
+    return (others.filter(**{f"{field}__iexact": value}).exists()
+            or any(v.casefold() == folded for v in same_length.values_list(field, flat=True).iterator()))
+
+
+def normalize_username(username: str) -> str:
+    """A username as it is stored (NFKC, as Django's user model normalises it on save): checks
+    run on this form, so that "ＡＮＮ" is checked as the "ANN" it becomes."""
+    return User.normalize_username(username)
 
 
 def _save_unique(user: User, fields: tuple[str, ...] | None = None, **save: Any) -> None:
@@ -51,7 +67,8 @@ def user_register(*, username: str, password: str, **profile: Any) -> User:
     unknown = set(profile) - set(PROFILE_FIELDS)
     if unknown:
         raise ValidationError(f"Unknown profile fields: {', '.join(sorted(unknown))}")
-    user = User(username=username, role=Role.REMOTE_USER, status=Status.PENDING, is_active=False, **profile)
+    user = User(username=normalize_username(username), role=Role.REMOTE_USER, status=Status.PENDING, is_active=False,
+                **profile)
     user.set_password(password)
     _save_unique(user)
     AuthorizationEvent.objects.create(
@@ -101,7 +118,7 @@ def user_create_staff(*, username: str, email: str, password: str, role: str, fu
     if role not in (Role.SERVICE_PROVIDER, Role.ADMIN):
         raise ValidationError("Staff accounts are service providers or admins.")
     user = User(
-        username=username,
+        username=normalize_username(username),
         email=email,
         full_name=full_name,
         role=role,

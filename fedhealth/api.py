@@ -2,17 +2,36 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, JsonResponse
-from rest_framework import exceptions, status
+from rest_framework import exceptions, parsers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from fedcore.data import parse_whole_number
 from fedhealth.fields import WHOLE_NUMBER_MESSAGE
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, refusing with a 400 two bodies it lets through to a server error: one
+    nested deeper than Python's recursion limit, and one whose strings hold a lone surrogate
+    (such as \\udc80, valid JSON but not text: no response could echo it back as UTF-8)."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError("JSON parse error - the body is nested too deeply") from None
+        try:
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise exceptions.ParseError("JSON parse error - a string holds a lone surrogate (such as \\udc80), "
+                                        "which is not text") from None
+        return data
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

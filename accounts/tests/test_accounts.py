@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from accounts.models import AuthorizationEvent, Status, User
@@ -160,6 +161,28 @@ def test_accounts_stored_before_the_case_check_can_still_edit_their_profile(clie
 
 
 @pytest.mark.django_db
+def test_a_username_is_checked_as_it_will_be_stored(client, make_user):
+    """Django stores a username NFKC-normalised: "ＡＮＮ" (full-width) becomes "ANN", and one
+    character may become many. The checks see the stored form, and capitals in any alphabet."""
+    from accounts import services
+
+    make_user(username="ann", email="ann@example.org")
+    make_user(username="ärzte", email="aerzte@example.org")
+    url = reverse("accounts:register")
+    for typed, message in (("ＡＮＮ", "This username is taken"), ("Ärzte", "This username is taken"),
+                           ("\ufdfa" * 150, "characters as stored")):
+        page = client.post(url, {**REGISTRATION, "username": typed, "email": "new@example.org"})
+        assert page.status_code == 200 and message in page.content.decode(), typed
+        with pytest.raises(ValidationError):
+            services.user_register(username=typed, password=REGISTRATION["password1"],
+                                   **{f: REGISTRATION[f] for f in services.PROFILE_FIELDS if f != "email"},
+                                   email="new@example.org")
+    assert User.objects.count() == 2
+    client.post(url, {**REGISTRATION, "username": "ｂｅａ", "email": "bea@example.org"})
+    assert User.objects.filter(username="bea").exists()  # stored as normalised
+
+
+@pytest.mark.django_db
 def test_missing_csrf_token_is_refused_and_nothing_stored():
     from django.test import Client
 
@@ -245,6 +268,27 @@ def test_api_token_respects_status(client, pending, remote):
 
     me = Client().get(reverse("api_me"), HTTP_AUTHORIZATION=f"Token {token}")
     assert me.status_code == 200 and me.json()["username"] == remote.username
+
+
+@pytest.mark.django_db
+def test_a_json_body_too_deep_or_with_a_lone_surrogate_is_a_400_on_every_api(client, provider):
+    """Both are valid JSON to the parser, but one overflows Python's recursion and the other
+    cannot be echoed back in an error: refused at the parser, nothing stored."""
+    from training.models import Experiment
+
+    bodies = {"nested too deeply": "[" * 100_000,
+              "lone surrogate": '{"name": "n", "dataset": 1, "model_kind": "\\udc80"}'}
+    for name, body in bodies.items():
+        for url, who in ((reverse("api_token"), None), (reverse("api_training_experiments"), provider)):
+            if who:
+                client.force_login(who)
+            response = client.post(url, body, content_type="application/json")
+            assert response.status_code == 400, (url, name)
+            assert response.json()["error"]["code"] == "parse_error" and name in response.json()["error"]["message"]
+    assert not Experiment.objects.exists()
+    # a surrogate pair is text (an emoji), not refused
+    ok = client.post(reverse("api_token"), '{"username": "\\ud83d\\ude00", "password": "x"}', content_type="application/json")
+    assert ok.status_code == 400 and ok.json()["error"]["code"] == "invalid_credentials"
 
 
 @pytest.mark.django_db
