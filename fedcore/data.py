@@ -381,16 +381,16 @@ def csv_rows(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
         yield reader.line_num, cells
 
 
-def check_column_names(header: list[str]) -> None:
+def check_column_names(header: list[str], max_name_length: int = MAX_COLUMN_NAME_LENGTH) -> None:
     """Refuse a header (row 1) with more than MAX_COLUMNS columns (before any row is read: each
-    cell costs time and memory) or a column name longer than MAX_COLUMN_NAME_LENGTH, naming the
+    cell costs time and memory) or a column name longer than ``max_name_length``, naming the
     column by its number (the name itself is too long to show)."""
     if len(header) > MAX_COLUMNS:
         raise DataError(f"the header has {len(header):,} columns; the limit is {MAX_COLUMNS:,}", row=1)
     for j, name in enumerate(header):
-        if len(name) > MAX_COLUMN_NAME_LENGTH:
+        if len(name) > max_name_length:
             raise DataError(f"the name of column {j + 1} ('{name[:30]}…') has {len(name):,} characters; "
-                            f"at most {MAX_COLUMN_NAME_LENGTH} are allowed", row=1)
+                            f"at most {max_name_length} are allowed", row=1)
 
 
 def read_csv_upload(data: bytes, target_column: str, *, max_bytes: int = 20_000_000, max_rows: int = 1_000_000,

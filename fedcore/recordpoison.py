@@ -38,6 +38,7 @@ from sklearn.svm import LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 
 from .data import (
+    MAX_COLUMN_NAME_LENGTH,
     Column,
     DataError,
     Table,
@@ -353,7 +354,7 @@ def read_records_csv(data: bytes, features: list[Column], target_name: str, clas
     Each value is checked by data.feature_value against its feature's observed range; raises
     DataError naming the row (header = row 1) and column at fault; a column read twice in the
     header is refused, as are more than data.MAX_COLUMNS columns, a column name longer than
-    data.MAX_COLUMN_NAME_LENGTH and a
+    data.MAX_COLUMN_NAME_LENGTH (or the longest feature's name) and a
     non-blank row whose cell count is not the header's. A comma is a decimal point in a semicolon
     file, and in a tab file's cell that has no point (as uploads read them). Other columns (a patient id, notes) are
     not read, only kept as written (``uploaded``) so that the results can go back beside them; nothing is guessed or imputed.
@@ -365,8 +366,9 @@ def read_records_csv(data: bytes, features: list[Column], target_name: str, clas
     delimiter = csv_delimiter(text)
     reader = csv_rows(text, delimiter)
     header = [h.strip() for h in next(reader, (1, []))[1]]
-    check_column_names(header)
     needed = [*feature_names, target_name]
+    # a text column's category feature ("column=value") may be longer than an uploaded name
+    check_column_names(header, max(MAX_COLUMN_NAME_LENGTH, *(len(c) for c in needed)))
     missing = [c for c in needed if c not in header]
     if missing:
         shown = ", ".join(f"'{c}'" for c in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")

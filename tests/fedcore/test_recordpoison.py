@@ -227,6 +227,13 @@ def test_a_batch_header_with_a_column_name_longer_than_an_upload_takes_is_refuse
     assert ok.uploaded == [[["glu", "100"], ["outcome", "1"], ["n" * limit, "x"]]]
     with pytest.raises(DataError, match=rf"^row 1: the name of column 3 \('n{{30}}…'\) has {limit + 1} characters"):
         read_records_csv(f"glu,outcome,{'n' * (limit + 1)}\n100,1,x\n".encode(), columns, "outcome", ["0", "1"])
+    # a category feature of a text column with a long name ("column=value") is longer still: its column is read
+    category = "c" * limit + "=yes"
+    batch = read_records_csv(f"{category},outcome\n1,1\n".encode(), [data.Column(category, 0, 1)], "outcome", ["0", "1"])
+    assert batch.X.tolist() == [[1.0]]
+    with pytest.raises(DataError, match=f"has {limit + 5} characters; at most {limit + 4} are allowed"):
+        read_records_csv(f"{category},outcome,{'n' * (limit + 5)}\n1,1,x\n".encode(), [data.Column(category, 0, 1)],
+                         "outcome", ["0", "1"])
 
 
 def test_a_batch_header_with_more_columns_than_an_upload_takes_is_refused():
