@@ -69,6 +69,17 @@ def _empty_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _celery_settings_restored():
+    """Each test leaves Celery's eager settings as it found them (``run_experiment --eager`` sets
+    them for its whole process): a later test must not run its tasks inline unasked."""
+    from fedhealth.celery import app
+
+    before = app.conf.task_always_eager, app.conf.task_eager_propagates
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = before
+
+
 @pytest.fixture
 def celery_worker_process(transactional_db):
     """Start a real worker for one test; yields a factory so a test can start more (or restart)."""

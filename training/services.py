@@ -157,17 +157,27 @@ def _launch(exp: Experiment) -> None:
 # --- the round state machine --------------------------------------------------------------
 
 def experiment_start(*, experiment_id: int) -> None:
+    """Start a queued run: round 0 sealed, round 1 fanned out. Run again on a run that is running
+    but whose round was never created (this task's earlier try committed the start, then failed
+    before fanning out: a retry), it goes on from there."""
     with transaction.atomic():
         exp = Experiment.objects.select_for_update().get(pk=experiment_id)
-        if exp.status != Experiment.Status.QUEUED:
+        if exp.status == Experiment.Status.QUEUED:
+            exp.status, exp.started, exp.current_round, exp.error = Experiment.Status.RUNNING, timezone.now(), 1, ""
+            exp.save(update_fields=["status", "started", "current_round", "error"])
+            _seal_initial_model(exp)
+        elif exp.status != Experiment.Status.RUNNING or _round_created(exp):
             return
-        exp.status, exp.started, exp.current_round, exp.error = Experiment.Status.RUNNING, timezone.now(), 1, ""
-        exp.save(update_fields=["status", "started", "current_round", "error"])
-        _seal_initial_model(exp)
     from . import tasks
 
-    tasks.submit(tasks.experiment_centralised, experiment_id)
-    round_start(experiment_id=experiment_id, round_no=1)
+    if not exp.centralised:
+        tasks.submit(tasks.experiment_centralised, experiment_id)
+    round_start(experiment_id=experiment_id, round_no=exp.current_round, resume=True)
+
+
+def _round_created(exp: Experiment) -> bool:
+    """Whether the experiment's current round was started (round_start creates it first)."""
+    return Round.objects.filter(experiment=exp, number=exp.current_round).exists()
 
 
 def _seal_initial_model(exp: Experiment) -> None:
@@ -179,8 +189,11 @@ def _seal_initial_model(exp: Experiment) -> None:
                                              "model_hash": rounds.model_hash(initial)})])
 
 
-def round_start(*, experiment_id: int, round_no: int) -> None:
-    """Create the round (once) and fan out one local-training task per hospital."""
+def round_start(*, experiment_id: int, round_no: int, resume: bool = False) -> None:
+    """Create the round (once) and fan out one local-training task per hospital. Only the call
+    that creates the round fans it out, unless ``resume`` (a worker lost its tasks): a start
+    queued twice must not train every hospital twice, and their doubled aggregations start
+    the next round twice again."""
     from celery import group
 
     from . import tasks
@@ -190,9 +203,11 @@ def round_start(*, experiment_id: int, round_no: int) -> None:
         return
     try:
         with transaction.atomic():
-            Round.objects.get_or_create(experiment=exp, number=round_no)
+            _, created = Round.objects.get_or_create(experiment=exp, number=round_no)
     except IntegrityError:
-        pass
+        created = False
+    if not (created or resume):
+        return
     done = set(HospitalUpdate.objects.filter(experiment=exp, round_no=round_no).values_list("hospital", flat=True))
     missing = [h for h in range(exp.n_hospitals) if h not in done]
     if missing:
@@ -257,11 +272,18 @@ def round_maybe_finish(*, experiment_id: int, round_no: int) -> None:
     with transaction.atomic():
         rnd = Round.objects.select_for_update().get(experiment_id=experiment_id, number=round_no)
         done = HospitalUpdate.objects.filter(experiment_id=experiment_id, round_no=round_no).count()
-        Experiment.objects.filter(pk=experiment_id, current_round=round_no).update(hospitals_done=done)
+        # a cancelled run keeps the progress it had (its staged updates are gone)
+        Experiment.objects.filter(pk=experiment_id, current_round=round_no,
+                                  status=Experiment.Status.RUNNING).update(hospitals_done=done)
         exp = Experiment.objects.get(pk=experiment_id)
-        if rnd.status == Round.Status.TRAINING and done >= exp.n_hospitals:
+        if exp.status != Experiment.Status.RUNNING or done < exp.n_hospitals:
+            return
+        if rnd.status == Round.Status.TRAINING:
             rnd.status = Round.Status.AGGREGATING
             rnd.save(update_fields=["status"])
+        if rnd.status == Round.Status.AGGREGATING:
+            # also when it was aggregating already: the task that made it so may have died before
+            # queuing the aggregation (which runs once however often it is queued)
             transaction.on_commit(lambda: tasks.submit(tasks.round_finish, experiment_id, round_no))
 
 
@@ -271,7 +293,11 @@ def round_finish(*, experiment_id: int, round_no: int) -> None:
 
     exp = Experiment.objects.select_related("dataset").get(pk=experiment_id)
     if exp.status != Experiment.Status.RUNNING or round_no != exp.current_round:
-        return  # a late or redelivered task: that round was recorded already
+        # a late or redelivered task: that round was recorded already. If the next one was never
+        # started, the delivery that recorded it died before queuing it: queue it now
+        if exp.status == Experiment.Status.RUNNING and exp.current_round == round_no + 1 and not _round_created(exp):
+            tasks.submit(tasks.round_start, experiment_id, exp.current_round)
+        return
     if not Round.objects.filter(experiment=exp, number=round_no, status=Round.Status.AGGREGATING).exists():
         return  # the round is still training (a stray or replayed task): its last update enqueues this
     staged = list(HospitalUpdate.objects.filter(experiment=exp, round_no=round_no).order_by("hospital"))
@@ -406,7 +432,7 @@ def experiments_resume() -> int:
             if rnd and rnd.status == Round.Status.AGGREGATING:
                 tasks.submit(tasks.round_finish, exp.pk, exp.current_round)
             else:
-                tasks.submit(tasks.round_start, exp.pk, exp.current_round)
+                tasks.submit(tasks.round_start, exp.pk, exp.current_round, True)
             if not exp.centralised:
                 tasks.submit(tasks.experiment_centralised, exp.pk)
         n += 1

@@ -6,14 +6,30 @@ import logging
 import threading
 from collections import deque
 
-from celery import shared_task
+from celery import Task, shared_task
 from celery.signals import worker_ready
 from django.db import OperationalError
 
 from . import services
 
 log = logging.getLogger(__name__)
-RETRY = {"autoretry_for": (OperationalError,), "retry_backoff": True, "max_retries": 5, "acks_late": True}
+
+
+class ExperimentTask(Task):
+    """A task of one experiment (its first argument). When it fails for good (the database stayed
+    unreachable through every retry), the experiment fails visibly instead of hanging."""
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
+        experiment_id = args[0] if args else kwargs.get("experiment_id")
+        try:
+            services.experiment_fail(experiment_id=experiment_id,
+                                     error=f"{self.name} failed after {self.max_retries} retries: {type(exc).__name__}: {exc}")
+        except Exception:  # noqa: BLE001 - the database is still away: a worker restart resumes the run
+            log.exception("experiment %s: could not record the failure of %s", experiment_id, self.name)
+
+
+RETRY = {"base": ExperimentTask, "autoretry_for": (OperationalError,), "retry_backoff": True, "max_retries": 5,
+         "acks_late": True}
 
 
 _eager = threading.local()
@@ -61,8 +77,8 @@ def experiment_centralised(experiment_id: int) -> None:
 
 
 @shared_task(name="training.round_start", **RETRY)
-def round_start(experiment_id: int, round_no: int) -> None:
-    _guard(experiment_id, services.round_start, round_no=round_no)
+def round_start(experiment_id: int, round_no: int, resume: bool = False) -> None:
+    _guard(experiment_id, services.round_start, round_no=round_no, resume=resume)
 
 
 @shared_task(name="training.round_train_hospital", **RETRY)
