@@ -48,7 +48,7 @@ def _resolve(items, request):
     one whose address is the longest start of the current page's marked active."""
     urls = {}
     for label, target in items:
-        for child, name in (target if isinstance(target, list) else [(label, target)]):
+        for _child, name in (target if isinstance(target, list) else [(label, target)]):
             try:
                 urls[name] = reverse(name)
             except NoReverseMatch:
