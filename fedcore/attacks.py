@@ -33,6 +33,11 @@ ATTACKS: dict[str, Attack] = {
 }
 
 
+def colludes(name: str) -> bool:
+    """Whether the attack's hospitals craft their update together from the benign ones of the round."""
+    return name in ATTACKS and ATTACKS[name].kind == "collusion"
+
+
 def params_for(name: str, overrides: dict | None = None) -> dict:
     if name not in ATTACKS:
         raise ValueError(f"unknown attack {name!r}; choose one of {', '.join(ATTACKS)}")

@@ -288,7 +288,7 @@ def apply_collusion(cfg: RoundConfig, updates: list[LocalUpdate], round_no: int,
     benign updates of the round (they collude and see them; one that is not a usable update of
     the model's ``n_parameters`` is left out), then re-sign it, each with its key in
     ``identities`` (else the simulated :func:`hospital_identity`)."""
-    if cfg.attack not in ("alie", "min_max"):
+    if not atk.colludes(cfg.attack):
         return
     bad = [u for u in updates if u.hospital in cfg.malicious]
     good = np.array([u.vector for u in updates

@@ -17,8 +17,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from fedcore import attacks, rounds
 from fedcore import data as fdata
-from fedcore import rounds
 from fedcore.model import ModelSpec
 from fedcore.signing import Identity
 from ledger.selectors import sealed_model_hash, verify_model_hash
@@ -266,7 +266,8 @@ def hospital_signing_key(*, experiment: Experiment, hospital: int) -> Identity:
 
 
 def round_maybe_finish(*, experiment_id: int, round_no: int) -> None:
-    """Update progress; when the round's last update is in, enqueue its aggregation once."""
+    """Update progress; when the round's last update is in, enqueue its aggregation (again, if a
+    redelivered task finds it aggregating: the aggregation records the round once)."""
     from . import tasks
 
     with transaction.atomic():
@@ -319,7 +320,7 @@ def round_finish(*, experiment_id: int, round_no: int) -> None:
     public_keys = dict(HospitalKey.objects.filter(experiment=exp).values_list("hospital", "public_pem")) or None
     # ALIE and min-max colluders craft their update from the others' and sign it with their own keys
     colluders = ({h: hospital_signing_key(experiment=exp, hospital=h) for h in cfg.malicious}
-                 if public_keys and cfg.attack in ("alie", "min_max") else None)
+                 if public_keys and attacks.colludes(cfg.attack) else None)
     outcome = rounds.finish_round(cfg, selectors.global_vector(exp), updates, fed.X_val, fed.y_val, round_no,
                                   X_root=X_root, y_root=y_root, X_test=fed.X_test, y_test=fed.y_test,
                                   sink=lambda kind, payload: entries.append((kind, payload)), public_keys=public_keys,
