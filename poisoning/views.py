@@ -172,8 +172,9 @@ def my_predictions(request: HttpRequest) -> HttpResponse:
     if wanted and not batch:
         messages.warning(request, f"“{wanted[:40]}” is not a batch id; showing all your predictions.")
     # a batch reads whole, in the order of its file: the n-th row shown is the file's n-th record
-    qs = selectors.predictions(user=request.user, batch=batch).order_by("id") if batch else _filtered(request, user=request.user)
     filters = selectors.prediction_filters(request.GET)
+    qs = (selectors.predictions(user=request.user, batch=batch).order_by("id") if batch
+          else selectors.predictions(user=request.user, **filters))
     return render(request, "poisoning/my_predictions.html", {
         "page": Paginator(qs, 25).get_page(request.GET.get("page")), "batch": batch, "filters": filters,
         "filtered": any(filters.values()), "datasets": selectors.prediction_datasets(user=request.user),
@@ -195,8 +196,9 @@ def batch_download(request: HttpRequest, batch) -> HttpResponse:
 
 @role_required(PROVIDER)
 def prediction_list(request: HttpRequest) -> HttpResponse:
+    filters = selectors.prediction_filters(request.GET)
     return render(request, "poisoning/prediction_list.html", {
-        "page": Paginator(_filtered(request), 25).get_page(request.GET.get("page")), "filters": selectors.prediction_filters(request.GET),
+        "page": Paginator(selectors.predictions(**filters), 25).get_page(request.GET.get("page")), "filters": filters,
         "datasets": selectors.prediction_datasets(), "statuses": selectors.STATUSES,
         "query_string": request.GET.urlencode()})
 
