@@ -32,6 +32,8 @@ def _held_in_other_capitals(others, field: str, value: str) -> bool:
     the values as long as it (folding case keeps the length but for a few letters such as ß)."""
     folded = value.casefold()
     same_length = others.annotate(_length=Length(field)).filter(_length=len(value))
+    # iexact first: on MariaDB its collation also matches what folding case does not ("á" = "a"),
+    # which the unique index would refuse at save with a vaguer message
     return (others.filter(**{f"{field}__iexact": value}).exists()
             or any(v.casefold() == folded for v in same_length.values_list(field, flat=True).iterator()))
 
